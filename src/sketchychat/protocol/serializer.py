@@ -1,0 +1,84 @@
+"""The serializer interface and ``vsn`` negotiation (Phoenix ``Socket.Serializer``)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sketchychat.protocol.message import Frame, Message, Payload
+
+__all__ = ["DecodeError", "Serializer", "negotiate"]
+
+
+class DecodeError(ValueError):
+    """A client frame that is not a valid Phoenix message.
+
+    ``ref`` (and ``topic``) are filled in when they could be read from the
+    frame, so the server can still answer with an error reply the client
+    will route; otherwise the server sends a socket-level error notice.
+    """
+
+    def __init__(
+        self, reason: str, *, ref: str | None = None, join_ref: str | None = None,
+        topic: str | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.ref = ref
+        self.join_ref = join_ref
+        self.topic = topic
+
+
+class Serializer(Protocol):
+    """Encodes server frames and decodes client frames for one protocol version."""
+
+    vsn: str
+
+    def decode(self, data: bytes, *, binary: bool) -> Message:
+        """Decode one client frame; raise :class:`DecodeError` when malformed."""
+        ...
+
+    def encode_reply(
+        self, join_ref: str | None, ref: str | None, topic: str, status: str,
+        response: Payload,
+    ) -> Frame:
+        """``phx_reply`` with ``{"status", "response"}``."""
+        ...
+
+    def encode_push(
+        self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: Payload,
+    ) -> Frame:
+        """A message to one channel (``ref`` is null except for phx_close/phx_error)."""
+        ...
+
+    def encode_broadcast(self, topic: str, event: str, payload: Payload) -> Frame:
+        """A broadcast: both refs null; encoded once and shared by every member."""
+        ...
+
+
+def negotiate(vsn: str | None) -> Serializer | None:
+    """Pick the serializer for a ``vsn`` query value, as ``Phoenix.Socket`` does.
+
+    Missing ``vsn`` means 1.0.0; ``~> 2.0.0`` selects V2 and ``~> 1.0.0`` V1.
+    Anything else returns None (the server answers 403 before upgrading).
+    """
+    from sketchychat.protocol.v1_json import V1_JSON
+    from sketchychat.protocol.v2_json import V2_JSON
+
+    version = _parse(vsn if vsn is not None else "1.0.0")
+    if version is None:
+        return None
+    major, minor, _patch = version
+    if (major, minor) == (2, 0):
+        return V2_JSON
+    if (major, minor) == (1, 0):
+        return V1_JSON
+    return None
+
+
+def _parse(vsn: str) -> tuple[int, int, int] | None:
+    parts = vsn.split(".")
+    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) <= 6 for p in parts):
+        return None
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+

@@ -1,0 +1,197 @@
+"""Per-connection channel bookkeeping: Phoenix ``socket.ex`` ``handle_in``, sans I/O.
+
+A :class:`Session` knows which topics this connection has joined (or is
+joining) and under which join_ref. Each decoded client message becomes a list
+of :mod:`~sketchychat.protocol.commands` for the runtime to execute in order;
+the runtime reports join outcomes and channel exits back. Section numbers
+refer to ``reference/phoenix-protocol.md``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sketchychat.protocol.commands import Command, Join, Leave, Reply, Route, Send
+from sketchychat.protocol.message import (
+    HEARTBEAT,
+    PHOENIX_TOPIC,
+    PHX_CLOSE,
+    PHX_ERROR,
+    PHX_JOIN,
+    PHX_LEAVE,
+    Message,
+)
+
+__all__ = ["Session"]
+
+_NOTHING: tuple[str, ...] = ()
+
+
+class Session:
+    """The channel state machine of one socket connection.
+
+    State is one dict ``topic -> current join_ref`` (joined or still joining)
+    plus, only while joins are unresolved, a dict ``topic -> join_refs the
+    pending join superseded``: their ``phx_close`` goes out once the new join
+    has been answered (§3.4). There is one Session per connection, so it
+    keeps ``__slots__`` and creates nothing else until it is needed.
+    """
+
+    __slots__ = ("_channels", "_joining", "_max_channels", "_topic_allowed")
+
+    def __init__(self, *, topic_allowed: Callable[[str], bool], max_channels: int = 100) -> None:
+        if max_channels < 0:
+            raise ValueError("max_channels must be >= 0")
+        self._topic_allowed = topic_allowed
+        self._max_channels = max_channels
+        self._channels: dict[str, str] = {}
+        self._joining: dict[str, tuple[str, ...]] | None = None
+
+    @property
+    def channel_count(self) -> int:
+        """Channels joined or joining; what ``max_channels`` limits (§3.3)."""
+        return len(self._channels)
+
+    def join_ref_of(self, topic: str) -> str | None:
+        """The current join_ref of ``topic`` (joined or joining), else None."""
+        return self._channels.get(topic)
+
+    # -- client messages --------------------------------------------------------
+
+    def handle(self, msg: Message) -> list[Command]:
+        """What to do with one decoded client message."""
+        topic = msg.topic
+        if topic == PHOENIX_TOPIC:
+            if msg.event == HEARTBEAT:
+                # §3.1 / §3.6: answered at once, whatever else is going on.
+                return [Reply(msg.join_ref, msg.ref, PHOENIX_TOPIC, "ok", {})]
+            # "phoenix" is reserved for the heartbeat; nothing else lives there.
+            return [_unmatched(msg.ref, topic)]
+        event = msg.event
+        if event == PHX_JOIN:
+            return self._join(msg)
+        current = self._channels.get(topic)
+        if event == PHX_LEAVE:
+            return self._leave(msg, current)
+        if current is None:
+            # §3.3: a non-join message to a topic that is not joined.
+            return [_unmatched(msg.ref, topic)]
+        join_ref = msg.join_ref
+        if join_ref is not None and join_ref != current:
+            # §3.2: a stale non-null join_ref is ignored silently (Phoenix 1.8.3+).
+            return []
+        # §3.2: null join_ref is accepted (V1 clients, hand-written clients).
+        return [Route(topic, current, msg.ref, event, msg.payload)]
+
+    def _join(self, msg: Message) -> list[Command]:
+        topic = msg.topic
+        ref = msg.ref
+        if ref is None:
+            # Nothing to answer to and no join_ref to fall back on.
+            return [Reply(None, None, topic, "error", {"reason": "invalid_message"})]
+        # §3.2: for phx_join join_ref == ref; V1 clients may omit it (§2.2).
+        join_ref = ref if msg.join_ref is None else msg.join_ref
+        old = self._channels.get(topic)
+        if old is not None:
+            # §3.4 duplicate join: the old membership goes now, the new join runs
+            # at once, and the old join_ref's phx_close waits until the new join
+            # has been answered. Closes already waiting on a join this one
+            # supersedes move along with it.
+            waiting = self._resolve(topic)
+            self._channels[topic] = join_ref
+            self._wait(topic, (*waiting, old))
+            return [Leave(topic, old), Join(topic, join_ref, ref, msg.payload)]
+        if not self._topic_allowed(topic):
+            # §3.3: no route for this topic (join_ref null in the reply).
+            return [_unmatched(ref, topic)]
+        if len(self._channels) >= self._max_channels:
+            # §3.3: max_channels_per_transport, checked for new topics only.
+            return [Reply(join_ref, ref, topic, "error", {"reason": "too many channels joined"})]
+        self._channels[topic] = join_ref
+        self._wait(topic, _NOTHING)
+        return [Join(topic, join_ref, ref, msg.payload)]
+
+    def _leave(self, msg: Message, current: str | None) -> list[Command]:
+        topic = msg.topic
+        if current is None:
+            # §3.3: leaving a topic that is not joined is answered ok anyway.
+            return [Reply(msg.join_ref, msg.ref, topic, "ok", {})]
+        if msg.join_ref is not None and msg.join_ref != current:
+            # §3.2: a phx_leave with a stale join_ref is ignored too.
+            return []
+        # §3.3: ok reply to the leave, then phx_close for the membership.
+        del self._channels[topic]
+        commands: list[Command] = [
+            Leave(topic, current),
+            Reply(msg.join_ref, msg.ref, topic, "ok", {}),
+        ]
+        commands.extend(_close(topic, old) for old in self._resolve(topic))
+        commands.append(_close(topic, current))
+        return commands
+
+    # -- reports from the runtime ---------------------------------------------------
+
+    def join_succeeded(self, topic: str, join_ref: str) -> list[Command]:
+        """The join ``join_ref`` was admitted and its ok reply has been sent.
+
+        Returns the ``phx_close`` of the join_refs it superseded (§3.4).
+        """
+        if self._channels.get(topic) != join_ref:
+            return []  # superseded meanwhile; what waited on it moved on
+        return [_close(topic, old) for old in self._resolve(topic)]
+
+    def join_failed(self, topic: str, join_ref: str) -> list[Command]:
+        """The join ``join_ref`` was refused and its error reply has been sent."""
+        if self._channels.get(topic) != join_ref:
+            return []
+        del self._channels[topic]
+        return [_close(topic, old) for old in self._resolve(topic)]
+
+    def channel_ended(self, topic: str, join_ref: str, *, crashed: bool) -> list[Command]:
+        """The channel behind membership ``join_ref`` stopped on its own.
+
+        §3.3: a crash is ``phx_error`` (the client rejoins), a normal stop is
+        ``phx_close`` (it does not); both carry the join_ref as join_ref and ref.
+        """
+        if self._channels.get(topic) != join_ref:
+            return []
+        del self._channels[topic]
+        commands: list[Command] = [_close(topic, old) for old in self._resolve(topic)]
+        if crashed:
+            commands.append(Send(join_ref, join_ref, topic, PHX_ERROR, {"reason": "channel_crash"}))
+        else:
+            commands.append(_close(topic, join_ref))
+        return commands
+
+    def close(self) -> list[Command]:
+        """The socket is gone: leave every channel, joined or joining. Sends nothing."""
+        commands: list[Command] = [Leave(topic, jr) for topic, jr in self._channels.items()]
+        self._channels.clear()
+        self._joining = None
+        return commands
+
+    # -- pending joins ----------------------------------------------------------------
+
+    def _wait(self, topic: str, superseded: tuple[str, ...]) -> None:
+        """Mark ``topic``'s current join as unresolved, holding ``superseded``."""
+        if self._joining is None:
+            self._joining = {}
+        self._joining[topic] = superseded
+
+    def _resolve(self, topic: str) -> tuple[str, ...]:
+        """End ``topic``'s unresolved join, if any; the join_refs it superseded."""
+        joining = self._joining
+        if joining is None:
+            return _NOTHING
+        superseded = joining.pop(topic, _NOTHING)
+        if not joining:
+            self._joining = None
+        return superseded
+
+
+def _unmatched(ref: str | None, topic: str) -> Reply:
+    return Reply(None, ref, topic, "error", {"reason": "unmatched topic"})
+
+
+def _close(topic: str, join_ref: str) -> Send:
+    return Send(join_ref, join_ref, topic, PHX_CLOSE, {})
