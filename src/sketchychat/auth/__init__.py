@@ -1,0 +1,1 @@
+"""Identity: signed, expiring session tokens (pure; the caller passes ``now``)."""

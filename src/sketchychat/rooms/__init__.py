@@ -1,0 +1,1 @@
+"""Rooms: short codes, the per-room actor, and the registry of live rooms."""

@@ -1,0 +1,71 @@
+"""Room codes: short, unguessable, and checkable without any stored state.
+
+A code is 9 random characters (31-letter alphabet without look-alikes:
+44.6 bits) followed by 3 check characters, an HMAC of the random part under
+the node secret. The check lets a node that restarted with the same secret
+tell a code it issued (a room people may still be in) from a typo or a guess,
+without keeping anything on disk.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Callable
+
+from sketchychat.auth.tokens import derive_key
+
+__all__ = ["ALPHABET", "CODE_LENGTH", "RoomCodes", "is_well_formed", "topic_code"]
+
+#: Digits and lowercase letters without 0/1/i/l/o (look-alikes).
+ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+_RANDOM_LEN = 9
+_CHECK_LEN = 3
+CODE_LENGTH = _RANDOM_LEN + _CHECK_LEN
+_WELL_FORMED = re.compile(f"^[{ALPHABET}]{{{CODE_LENGTH}}}$")
+_TOPIC_PREFIX = "room:"
+
+
+def is_well_formed(code: str) -> bool:
+    return bool(_WELL_FORMED.match(code))
+
+
+def topic_code(topic: str) -> str | None:
+    """``room:<code>`` → ``<code>`` for a well-formed code, else None."""
+    if topic.startswith(_TOPIC_PREFIX):
+        code = topic[len(_TOPIC_PREFIX):]
+        if is_well_formed(code):
+            return code
+    return None
+
+
+class RoomCodes:
+    """Mints and checks codes under one secret."""
+
+    __slots__ = ("_key", "_randbelow")
+
+    def __init__(self, secret: str, randbelow: Callable[[int], int] = secrets.randbelow) -> None:
+        self._key = derive_key(secret, "room-code/v1")
+        self._randbelow = randbelow
+
+    def mint(self) -> str:
+        body = "".join(ALPHABET[self._randbelow(len(ALPHABET))] for _ in range(_RANDOM_LEN))
+        return body + self._check(body)
+
+    def is_ours(self, code: str) -> bool:
+        """Well formed and carrying a valid check for this secret."""
+        if not is_well_formed(code):
+            return False
+        body, check = code[:_RANDOM_LEN], code[_RANDOM_LEN:]
+        return hmac.compare_digest(check, self._check(body))
+
+    def _check(self, body: str) -> str:
+        digest = hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest()
+        n = int.from_bytes(digest[:8], "big")
+        out = []
+        for _ in range(_CHECK_LEN):
+            n, i = divmod(n, len(ALPHABET))
+            out.append(ALPHABET[i])
+        return "".join(out)
