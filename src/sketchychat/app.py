@@ -1,0 +1,149 @@
+"""The composition root: builds a node from Settings and runs it until a signal.
+
+The only module that picks concrete adapters and owns start/stop order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import signal
+import time
+from dataclasses import dataclass, field
+
+from sketchychat.auth.tokens import TokenSigner
+from sketchychat.config import ConfigError, Settings
+from sketchychat.pubsub.base import Adapter, PubSub
+from sketchychat.pubsub.memory import MemoryAdapter
+from sketchychat.rooms.codes import RoomCodes
+from sketchychat.rooms.registry import RoomRegistry
+from sketchychat.rooms.room import RoomLimits
+from sketchychat.runtime.connection import SocketContext
+from sketchychat.runtime.flusher import Flusher
+from sketchychat.transport.http import Request, Response
+from sketchychat.transport.server import HttpProtocol, HttpServerContext
+from sketchychat.transport.websocket import WebSocketEndpoint
+from sketchychat.web.routes import Health, build_router
+from sketchychat.websocket.frames import CloseCode
+
+__all__ = ["Node", "build_node", "run"]
+
+log = logging.getLogger("sketchychat")
+
+_HTTP_KEEPALIVE = 60.0
+_DRAIN_SECONDS = 5.0
+
+
+@dataclass
+class Node:
+    settings: Settings
+    pubsub: PubSub
+    registry: RoomRegistry
+    sockets: SocketContext
+    http: HttpServerContext
+    health: Health
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        await self.pubsub.start()
+        self.registry.start()
+        loop = asyncio.get_running_loop()
+        s = self.settings
+        self.server = await loop.create_server(
+            lambda: HttpProtocol(self.http), s.host, s.port, backlog=4096,
+            reuse_port=s.workers > 1,
+        )
+        self.tasks.append(loop.create_task(self._sweep_idle()))
+
+    async def _sweep_idle(self) -> None:
+        """Contract §3: a connection that sends nothing for ``idle_timeout`` is closed."""
+        idle = self.settings.idle_timeout
+        period = max(0.05, min(idle / 4, 5.0))
+        while True:
+            await asyncio.sleep(period)
+            now = time.monotonic()
+            for conn in list(self.sockets.connections):
+                if now - conn.last_seen >= idle:
+                    conn.close(int(CloseCode.GOING_AWAY), "idle timeout")
+            for http in list(self.http.connections or ()):
+                if now - http.last_seen >= _HTTP_KEEPALIVE:
+                    http.close_idle()
+
+    async def stop(self) -> None:
+        """Stop accepting, tell clients to reconnect elsewhere (1012), then tear down."""
+        if self.server is not None:
+            self.server.close()
+        for conn in list(self.sockets.connections):
+            conn.close(int(CloseCode.SERVICE_RESTART), "server restart")
+        for http in list(self.http.connections or ()):
+            http.close_idle()
+        deadline = time.monotonic() + _DRAIN_SECONDS
+        draining = True
+        while draining and time.monotonic() < deadline:
+            draining = bool(self.sockets.connections or self.http.connections)
+            await asyncio.sleep(0.02)
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        await self.registry.stop()
+        await self.pubsub.stop()
+
+
+def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
+    secret = settings.secret
+    if not secret:
+        raise ConfigError("build_node needs a secret (run() generates one)")
+    if settings.redis_url and adapter is None:
+        raise ConfigError("Redis clustering is not available in this build yet")
+    node_id = "n" + secrets.token_hex(6)
+    pubsub = PubSub(node_id, adapter or MemoryAdapter())
+    codes = RoomCodes(secret)
+    registry = RoomRegistry(codes, pubsub, idle_timeout=settings.room_idle_timeout,
+                            limits=RoomLimits(max_body_length=settings.max_body_length))
+    loop = asyncio.get_running_loop()
+    sockets = SocketContext(
+        registry=registry, flusher=Flusher(loop), max_channels=settings.max_channels,
+        max_frame_size=settings.max_frame_size, outbox_limit=settings.outbox_limit,
+    )
+    signer = TokenSigner(secret, settings.token_ttl)
+    health = Health()
+    router = build_router(signer=signer, registry=registry, codes=codes, health=health)
+
+    async def handle(request: Request) -> Response:
+        resolved = router.resolve(request.method, request.path)
+        if isinstance(resolved, Response):
+            return resolved
+        handler, params = resolved
+        request.params = params
+        return await handler(request)
+
+    http = HttpServerContext(
+        handle=handle, upgrade=WebSocketEndpoint(sockets, signer),
+        max_body=settings.max_http_body, connections=set(),
+    )
+    return Node(settings, pubsub, registry, sockets, http, health)
+
+
+async def run(settings: Settings) -> int:
+    """Serve until SIGINT/SIGTERM; returns the process exit code."""
+    if not settings.secret:
+        settings = settings.replace(secret=secrets.token_urlsafe(32))
+        log.warning("no SKETCHYCHAT_SECRET set: generated a random one; tokens will not "
+                    "survive a restart and nodes cannot share it")
+    node = build_node(settings)
+    try:
+        await node.start()
+    except OSError as exc:
+        log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc.strerror)
+        return 1
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    print(f"SketchyChat listening on http://{settings.host}:{settings.port}", flush=True)
+    await stop.wait()
+    log.info("shutting down: closing connections with 1012 so clients reconnect")
+    await node.stop()
+    return 0

@@ -1,0 +1,1 @@
+"""The asyncio runtime: connections, their outboxes, and write coalescing."""
