@@ -19,7 +19,7 @@ from sketchychat.transport.http import (
 )
 from sketchychat.web import pages
 
-__all__ = ["Health", "build_router"]
+__all__ = ["Health", "build_router", "not_found_page"]
 
 
 class Health:
@@ -67,18 +67,18 @@ def build_router(
 
     async def create_room(request: Request) -> Response:
         _json_object(request, required=False)
-        room = registry.create()
+        room = await registry.create_room()
         return json_response(
             201, {"code": room.code, "topic": room.topic, "url": f"/r/{room.code}"},
             headers=[("location", f"/api/rooms/{room.code}")],
         )
 
     async def show_room(request: Request) -> Response:
-        code = request.params["code"]
-        room = registry.get(code) if is_well_formed(code) else None
-        if room is None:
+        code = request.params["code"].lower()
+        online = await registry.online(code) if is_well_formed(code) else None
+        if online is None:
             return error(404, "not_found", "This room does not exist or has expired.")
-        return json_response(200, {"code": room.code, "topic": room.topic, "online": room.online})
+        return json_response(200, {"code": code, "topic": f"room:{code}", "online": online})
 
     async def home(_: Request) -> Response:
         return _page(200, pages.render("index.html"))
@@ -95,8 +95,10 @@ def build_router(
         if asset is None:
             return error(404, "not_found", "There is no such file.")
         content_type, body, etag = asset
-        headers = [("etag", etag), ("cache-control", "public, max-age=300")]
-        if request.headers.get("if-none-match") == etag:
+        # no-cache + ETag: revalidate every time (cheap 304s), so a deploy never mixes
+        # old and new ES modules in one page.
+        headers = [("etag", etag), ("cache-control", "no-cache")]
+        if _etag_matches(request.headers.get("if-none-match", ""), etag):
             return Response(304, b"", "", headers)
         return Response(200, body, content_type, headers)
 
@@ -109,6 +111,19 @@ def build_router(
     router.add("GET", "/r/<code>", room_page)
     router.add("GET", "/static/<path:path>", static)
     return router
+
+
+def not_found_page() -> Response:
+    """A 404 a person can read (API paths keep their JSON errors)."""
+    return _page(404, pages.render("notfound.html"))
+
+
+def _etag_matches(header: str, etag: str) -> bool:
+    """RFC 9110 §13.1.2: weak comparison, a list of tags, or ``*``."""
+    if header.strip() == "*":
+        return True
+    tags = {t.strip().removeprefix("W/") for t in header.split(",")}
+    return etag.removeprefix("W/") in tags
 
 
 def _page(status: int, html: bytes) -> Response:
