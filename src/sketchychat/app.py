@@ -7,10 +7,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import re
 import secrets
 import signal
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from sketchychat.auth.tokens import TokenSigner
 from sketchychat.config import ConfigError, Settings
@@ -24,10 +27,16 @@ from sketchychat.runtime.flusher import Flusher
 from sketchychat.transport.http import Request, Response
 from sketchychat.transport.server import HttpProtocol, HttpServerContext
 from sketchychat.transport.websocket import WebSocketEndpoint
-from sketchychat.web.routes import Health, build_router
+from sketchychat.web.routes import Health, build_router, not_found_page
 from sketchychat.websocket.frames import CloseCode
 
-__all__ = ["Node", "build_node", "run"]
+if TYPE_CHECKING:
+    from sketchychat.cluster.coordinator import Cluster
+
+__all__ = ["WORKER_ENV", "Node", "build_node", "run"]
+
+#: Set by the ``--workers`` supervisor in each child (its index); the child then serves.
+WORKER_ENV = "SKETCHYCHAT_WORKER"
 
 log = logging.getLogger("sketchychat")
 
@@ -43,12 +52,15 @@ class Node:
     sockets: SocketContext
     http: HttpServerContext
     health: Health
+    cluster: Cluster | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     server: asyncio.Server | None = None
 
     async def start(self) -> None:
         await self.pubsub.start()
         self.registry.start()
+        if self.cluster is not None:
+            self.cluster.start(self.registry)
         loop = asyncio.get_running_loop()
         s = self.settings
         self.server = await loop.create_server(
@@ -87,6 +99,8 @@ class Node:
         for task in self.tasks:
             task.cancel()
         await asyncio.gather(*self.tasks, return_exceptions=True)
+        if self.cluster is not None:
+            await self.cluster.stop()
         await self.registry.stop()
         await self.pubsub.stop()
 
@@ -95,13 +109,17 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
     secret = settings.secret
     if not secret:
         raise ConfigError("build_node needs a secret (run() generates one)")
-    if settings.redis_url and adapter is None:
-        raise ConfigError("Redis clustering is not available in this build yet")
+    # A fresh id per process start: a restarted node is a new peer (issue #4).
     node_id = "n" + secrets.token_hex(6)
-    pubsub = PubSub(node_id, adapter or MemoryAdapter())
+    cluster = None
+    if adapter is None and settings.redis_url:
+        pubsub, cluster = _clustered(settings, node_id)
+    else:
+        pubsub = PubSub(node_id, adapter or MemoryAdapter())
     codes = RoomCodes(secret)
     registry = RoomRegistry(codes, pubsub, idle_timeout=settings.room_idle_timeout,
-                            limits=RoomLimits(max_body_length=settings.max_body_length))
+                            limits=RoomLimits(max_body_length=settings.max_body_length),
+                            directory=cluster.directory if cluster is not None else None)
     loop = asyncio.get_running_loop()
     sockets = SocketContext(
         registry=registry, flusher=Flusher(loop), max_channels=settings.max_channels,
@@ -109,11 +127,15 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
     )
     signer = TokenSigner(secret, settings.token_ttl)
     health = Health()
+    if cluster is not None:
+        health.checks["redis"] = cluster.problem
     router = build_router(signer=signer, registry=registry, codes=codes, health=health)
 
     async def handle(request: Request) -> Response:
         resolved = router.resolve(request.method, request.path)
         if isinstance(resolved, Response):
+            if resolved.status == 404 and not request.path.startswith(("/api/", "/socket/")):
+                return not_found_page()
             return resolved
         handler, params = resolved
         request.params = params
@@ -123,7 +145,28 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
         handle=handle, upgrade=WebSocketEndpoint(sockets, signer),
         max_body=settings.max_http_body, connections=set(),
     )
-    return Node(settings, pubsub, registry, sockets, http, health)
+    return Node(settings, pubsub, registry, sockets, http, health, cluster)
+
+
+def _clustered(settings: Settings, node_id: str) -> tuple[PubSub, Cluster]:
+    """The Redis adapter and the cluster layer (imported only when asked for)."""
+    try:
+        from sketchychat.cluster.coordinator import Cluster
+        from sketchychat.pubsub.redis import RedisAdapter
+    except ImportError as exc:
+        raise ConfigError(
+            "--redis-url needs the redis extra: pip install 'sketchychat[redis]'") from exc
+    adapter = RedisAdapter(settings.redis_url, namespace=settings.redis_namespace)
+    pubsub = PubSub(node_id, adapter)
+    cluster = Cluster(pubsub, adapter, interval=settings.heartbeat_interval,
+                      down_timeout=settings.node_down_timeout,
+                      idle_timeout=settings.room_idle_timeout)
+    return pubsub, cluster
+
+
+def _redacted(url: str) -> str:
+    """A Redis URL fit for a log line (no password)."""
+    return re.sub(r"//[^@/]*@", "//***@", url)
 
 
 async def run(settings: Settings) -> int:
@@ -132,18 +175,39 @@ async def run(settings: Settings) -> int:
         settings = settings.replace(secret=secrets.token_urlsafe(32))
         log.warning("no SKETCHYCHAT_SECRET set: generated a random one; tokens will not "
                     "survive a restart and nodes cannot share it")
-    node = build_node(settings)
+    try:
+        node = build_node(settings)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        return 2
+    if node.cluster is not None:
+        log.info("node %s joining cluster %r via %s", node.pubsub.node_id,
+                 settings.redis_namespace, _redacted(settings.redis_url))
     try:
         await node.start()
     except OSError as exc:
         log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc.strerror)
+        await node.stop()
         return 1
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if os.environ.get(WORKER_ENV):
+        node.tasks.append(loop.create_task(_stop_when_orphaned(stop)))
     print(f"SketchyChat listening on http://{settings.host}:{settings.port}", flush=True)
     await stop.wait()
     log.info("shutting down: closing connections with 1012 so clients reconnect")
     await node.stop()
     return 0
+
+
+async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+    """A ``--workers`` child stops when its supervisor is gone (even after kill -9)."""
+    parent = os.getppid()
+    while True:
+        await asyncio.sleep(1.0)
+        if os.getppid() != parent:
+            break
+    log.warning("the --workers supervisor is gone: stopping")
+    stop.set()

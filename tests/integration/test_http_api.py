@@ -100,3 +100,36 @@ async def test_a_bad_http_request_gets_400(shared_server: ServerProcess) -> None
     assert data.startswith(b"HTTP/1.1 400")
     writer.close()
     await writer.wait_closed()
+
+
+async def test_people_get_an_html_404_and_clients_a_json_one(shared_server: ServerProcess) -> None:
+    status, hdrs, raw = await request("GET", shared_server.url + "/nope")
+    assert status == 404 and hdrs["content-type"].startswith("text/html")
+    assert b"There is nothing here" in raw and "content-security-policy" in hdrs
+    status, hdrs, _ = await request("GET", shared_server.url + "/api/nope")
+    assert status == 404 and hdrs["content-type"] == "application/json"
+
+
+async def test_static_files_revalidate_with_their_etag(shared_server: ServerProcess) -> None:
+    url = shared_server.url + "/static/css/app.css"
+    status, hdrs, body = await request("GET", url)
+    assert status == 200 and body and hdrs["cache-control"] == "no-cache"
+    etag = hdrs["etag"]
+    for header in (etag, f"W/{etag}", f'"other", {etag}', "*"):
+        status, _, body = await request("GET", url, headers={"if-none-match": header})
+        assert (status, body) == (304, b"")
+    status, _, _ = await request("GET", url, headers={"if-none-match": '"other"'})
+    assert status == 200
+
+
+async def test_room_codes_are_case_insensitive_in_the_api(shared_server: ServerProcess) -> None:
+    _, room = await post_json(shared_server.url + "/api/rooms", {})
+    status, body = await get_json(shared_server.url + f"/api/rooms/{room['code'].upper()}")
+    assert (status, body["code"]) == (200, room["code"])
+
+
+async def test_a_non_websocket_request_to_the_socket_is_refused_clearly(
+    shared_server: ServerProcess,
+) -> None:
+    status, hdrs, raw = await request("GET", shared_server.url + "/socket/websocket?vsn=2.0.0")
+    assert status in (400, 404, 426) and b'"error"' in raw

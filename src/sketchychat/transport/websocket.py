@@ -38,8 +38,7 @@ class WebSocketEndpoint:
         problem = validate_upgrade(request.method, request.headers)
         if problem is not None:
             resp = error(problem.status, "bad_handshake", problem.reason)
-            if problem.status == 426:
-                resp.headers.append(("sec-websocket-version", "13"))
+            resp.headers.extend((name.lower(), value) for name, value in problem.headers)
             return resp
         serializer = negotiate(request.query.get("vsn"))
         if serializer is None:
