@@ -68,8 +68,8 @@ class SocketContext:
 
 class Connection(asyncio.Protocol):
     __slots__ = (
-        "_ctx", "_out", "_out_bytes", "_parser", "_paused", "_serializer", "_session",
-        "_state", "_transport", "identity", "last_seen",
+        "_ctx", "_out", "_out_bytes", "_parser", "_paused", "_session",
+        "_state", "_transport", "identity", "last_seen", "serializer",
     )
 
     def __init__(
@@ -78,7 +78,8 @@ class Connection(asyncio.Protocol):
     ) -> None:
         self._ctx = ctx
         self._transport = transport
-        self._serializer = serializer
+        #: A plain attribute, not a property: rooms read it once per member per broadcast.
+        self.serializer = serializer
         self.identity = identity
         self._session = Session(topic_allowed=_is_room_topic, max_channels=ctx.max_channels)
         self._parser = FrameParser(ctx.max_frame_size)
@@ -88,10 +89,6 @@ class Connection(asyncio.Protocol):
         self._state = _OPEN
         self.last_seen = time.monotonic()
         ctx.connections.add(self)
-
-    @property
-    def serializer(self) -> Serializer:
-        return self._serializer
 
     # -- asyncio.Protocol --------------------------------------------------
 
@@ -138,7 +135,7 @@ class Connection(asyncio.Protocol):
 
     def _message(self, data: bytes, *, binary: bool) -> None:
         try:
-            msg = self._serializer.decode(data, binary=binary)
+            msg = self.serializer.decode(data, binary=binary)
         except DecodeError as err:
             self._bad_frame(err)
             return
@@ -149,13 +146,13 @@ class Connection(asyncio.Protocol):
         text = _DECODE_MESSAGES.get(err.reason, "The server could not read that message.")
         response = {"reason": err.reason, "message": text}
         if err.ref is not None:
-            self.send(self._serializer.encode_reply(
+            self.send(self.serializer.encode_reply(
                 err.join_ref, err.ref, err.topic or "phoenix", "error", response))
         else:
-            self.send(self._serializer.encode_push(None, None, "phoenix", "error", response))
+            self.send(self.serializer.encode_push(None, None, "phoenix", "error", response))
 
     def _run(self, commands: list[Command]) -> None:
-        ser = self._serializer
+        ser = self.serializer
         for cmd in commands:
             if isinstance(cmd, Route):
                 self._route(cmd)
@@ -183,7 +180,7 @@ class Connection(asyncio.Protocol):
             reason = "not_found" if room is None else "invalid_payload"
             message = ("This room does not exist or has expired." if room is None
                        else "Join with a JSON object.")
-            self.send(self._serializer.encode_reply(
+            self.send(self.serializer.encode_reply(
                 cmd.join_ref, cmd.ref, cmd.topic, "error", {"reason": reason, "message": message}))
             self._run(self._session.join_failed(cmd.topic, cmd.join_ref))
             return
@@ -193,7 +190,7 @@ class Connection(asyncio.Protocol):
     def _route(self, cmd: Route) -> None:
         room = self._room(cmd.topic)
         if room is None:
-            self.send(self._serializer.encode_reply(
+            self.send(self.serializer.encode_reply(
                 None, cmd.ref, cmd.topic, "error", {"reason": "unmatched topic"}))
             return
         room.post(room_items.Event(self, cmd.join_ref, cmd.ref, cmd.event, cmd.payload))
@@ -210,7 +207,21 @@ class Connection(asyncio.Protocol):
         self._run(self._session.channel_ended(topic, join_ref, crashed=crashed))
 
     def deliver(self, out: Outgoing) -> None:
-        self._queue(out.ws)
+        """The fan-out hot path: one append per member per broadcast (``_queue`` inlined)."""
+        if self._state != _OPEN:
+            return
+        data = out.ws
+        pending = self._out
+        if pending is None:
+            self._out = [data]
+            self._out_bytes = len(data)
+            if not self._paused:
+                self._ctx.flusher.mark(self)
+        else:
+            pending.append(data)
+            self._out_bytes += len(data)
+            if self._paused and self._out_bytes > self._ctx.outbox_limit:
+                self._too_slow()
 
     def send(self, frame: Frame) -> None:
         self._queue(binary_frame(frame.data) if frame.binary else text_frame(frame.data))
