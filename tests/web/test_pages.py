@@ -25,6 +25,9 @@ STATIC = Path(str(resources.files("sketchychat.web").joinpath("static")))
 TEMPLATES = ("index.html", "room.html", "gone.html")
 ROOM_CODE = "k7m2p9qrstvw"
 REQUIRE_ALL = os.environ.get("SKETCHYCHAT_REQUIRE_ALL") == "1"
+#: What the routes pass: the room page its code, the gone page (expired room, or 404) its words.
+VALUES = {"room_code": ROOM_CODE, "title": "Room expired", "heading": "This room has expired",
+          "text": "It may never have existed."}
 
 
 # ---- render ------------------------------------------------------------------------------------
@@ -44,7 +47,7 @@ def test_template_names_lists_the_three_pages() -> None:
 
 @pytest.mark.parametrize("name", TEMPLATES)
 def test_every_template_renders(name: str) -> None:
-    html = pages.render(name, room_code=ROOM_CODE).decode("utf-8")
+    html = pages.render(name, **VALUES).decode("utf-8")
     assert html.startswith("<!doctype html>")
     assert "{{" not in html
     assert "}}" not in html
@@ -210,7 +213,7 @@ class _Page(HTMLParser):
 
 def _parse(name: str) -> _Page:
     parser = _Page()
-    parser.feed(pages.render(name, room_code=ROOM_CODE).decode())
+    parser.feed(pages.render(name, **VALUES).decode())
     return parser
 
 

@@ -88,7 +88,7 @@ def build_router(
         live = registry.get(code) is not None
         if live or registry.revivable(code):
             return _page(200, pages.render("room.html", room_code=code))
-        return _page(404, pages.render("gone.html", room_code=code if is_well_formed(code) else ""))
+        return _page(404, pages.render("gone.html", **_EXPIRED))
 
     async def static(request: Request) -> Response:
         asset = pages.static_asset(request.params["path"])
@@ -115,7 +115,21 @@ def build_router(
 
 def not_found_page() -> Response:
     """A 404 a person can read (API paths keep their JSON errors)."""
-    return _page(404, pages.render("notfound.html"))
+    return _page(404, pages.render("gone.html", **_NOT_FOUND))
+
+
+_EXPIRED = {
+    "title": "Room expired",
+    "heading": "This room has expired",
+    "text": "It may never have existed, or it vanished a while after everyone left. "
+            "Nothing said in it is kept.",
+}
+_NOT_FOUND = {
+    "title": "Not found",
+    "heading": "There is nothing here",
+    "text": "This address does not lead to a page. To talk, create a room or open the link "
+            "someone shared with you.",
+}
 
 
 def _etag_matches(header: str, etag: str) -> bool:
