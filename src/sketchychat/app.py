@@ -11,6 +11,7 @@ import os
 import re
 import secrets
 import signal
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["WORKER_ENV", "Node", "build_node", "run"]
 
-#: Set by the ``--workers`` supervisor in each child (its index); the child then serves.
+#: Set by the ``--workers`` supervisor in each child (``<index>:<supervisor pid>``);
+#: the child then serves, and stops when that supervisor is gone.
 WORKER_ENV = "SKETCHYCHAT_WORKER"
 
 log = logging.getLogger("sketchychat")
@@ -193,21 +195,37 @@ async def run(settings: Settings) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    if os.environ.get(WORKER_ENV):
-        node.tasks.append(loop.create_task(_stop_when_orphaned(stop)))
-    print(f"SketchyChat listening on http://{settings.host}:{settings.port}", flush=True)
-    await stop.wait()
-    log.info("shutting down: closing connections with 1012 so clients reconnect")
-    await node.stop()
+    supervisor = _supervisor_pid()
+    if supervisor is not None:
+        node.tasks.append(loop.create_task(_stop_when_orphaned(supervisor, stop)))
+    try:
+        _announce(f"SketchyChat listening on http://{settings.host}:{settings.port}", stop)
+        await stop.wait()
+        log.info("shutting down: closing connections with 1012 so clients reconnect")
+    finally:
+        await node.stop()  # always: a node left half-running never exits
     return 0
 
 
-async def _stop_when_orphaned(stop: asyncio.Event) -> None:
+def _announce(line: str, stop: asyncio.Event) -> None:
+    """The ready line; nobody left to read it (a dead supervisor) means stop."""
+    try:
+        print(line, flush=True)
+    except OSError:
+        log.warning("standard output is gone (the --workers supervisor died?): stopping")
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        stop.set()
+
+
+def _supervisor_pid() -> int | None:
+    """The pid of the ``--workers`` supervisor when we are one of its children."""
+    _, _, pid = os.environ.get(WORKER_ENV, "").partition(":")
+    return int(pid) if pid.isdigit() else None
+
+
+async def _stop_when_orphaned(supervisor: int, stop: asyncio.Event) -> None:
     """A ``--workers`` child stops when its supervisor is gone (even after kill -9)."""
-    parent = os.getppid()
-    while True:
+    while os.getppid() == supervisor:  # noqa: ASYNC110 - polling the kernel, no event to wait on
         await asyncio.sleep(1.0)
-        if os.getppid() != parent:
-            break
     log.warning("the --workers supervisor is gone: stopping")
     stop.set()

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from sketchychat import __version__
-from sketchychat.app import run
+from sketchychat.app import WORKER_ENV, run
 from sketchychat.config import ConfigError, Settings, load_settings
 from sketchychat.log import configure
 
@@ -28,7 +29,11 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port to listen on (default 4000)")
     serve.add_argument("--redis-url", help="redis://… to share rooms with other nodes")
+    serve.add_argument("--redis-namespace",
+                       help="prefix of the cluster's Redis keys and channels (default sketchychat)")
     serve.add_argument("--workers", type=int, help="processes on one port (needs --redis-url)")
+    serve.add_argument("--node-down-timeout", type=float, metavar="SECONDS",
+                       help="a silent node's members leave after this long (default 15)")
     serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
     serve.add_argument("--room-idle-timeout", type=float, metavar="SECONDS",
                        help="an empty room expires after this long (default 1800)")
@@ -50,6 +55,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sketchychat: configuration error: {exc}", file=sys.stderr)
         return 2
     configure(settings.log_level)
+    if settings.workers > 1 and not os.environ.get(WORKER_ENV):
+        from sketchychat.cluster.workers import supervise
+
+        return supervise(settings.workers, sys.argv[1:] if argv is None else argv)
     return _serve(settings)
 
 

@@ -50,8 +50,15 @@ class Settings:
     log_level: str = "info"
     #: ``redis://…``: share rooms and presence with other nodes (needs the ``redis`` extra).
     redis_url: str = ""
+    #: Prefix of every Redis key and channel: clusters (or test runs) sharing a Redis
+    #: stay apart by using different namespaces.
+    redis_namespace: str = "sketchychat"
     #: Processes on one port (needs ``redis_url``).
     workers: int = 1
+    #: Seconds between a clustered node's heartbeats.
+    heartbeat_interval: float = 1.5
+    #: A node silent this long is dead: its members leave on every other node.
+    node_down_timeout: float = 15.0
 
     def validate(self) -> Settings:
         """Raise :class:`ConfigError` for the first setting that cannot work."""
@@ -60,7 +67,8 @@ class Settings:
         if self.secret and len(self.secret) < 16:
             raise ConfigError("secret must be at least 16 characters (use a long random string)")
         positive = ("token_ttl", "room_idle_timeout", "idle_timeout", "max_frame_size",
-                    "max_body_length", "max_channels", "outbox_limit", "max_http_body", "workers")
+                    "max_body_length", "max_channels", "outbox_limit", "max_http_body", "workers",
+                    "heartbeat_interval", "node_down_timeout")
         for name in positive:
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name} must be greater than 0, got {getattr(self, name)}")
@@ -70,6 +78,11 @@ class Settings:
             raise ConfigError("log_level must be one of debug, info, warning, error")
         if self.redis_url and not re.match(r"^rediss?://", self.redis_url):
             raise ConfigError("redis_url must start with redis:// or rediss://")
+        if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", self.redis_namespace):
+            raise ConfigError("redis_namespace must be 1-64 letters, digits or _.:-")
+        if self.node_down_timeout < 2 * self.heartbeat_interval:
+            raise ConfigError("node_down_timeout must be at least twice heartbeat_interval "
+                              "(one lost heartbeat must not kill a node)")
         if self.workers > 1 and not self.redis_url:
             raise ConfigError(
                 "--workers needs --redis-url: processes share rooms and presence through Redis"

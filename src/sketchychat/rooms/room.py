@@ -8,6 +8,13 @@ An exception while handling one event ends this room's channels with
 Broadcasts are encoded once per serializer and the same bytes go to every
 member (:class:`~sketchychat.runtime.outgoing.Outgoing`); other nodes hear
 about messages and presence through :class:`~sketchychat.pubsub.base.PubSub`.
+
+Across nodes, each node's entries are its own: a node answers ``sync_req``
+with a *full* snapshot of them, which replaces what the asker held for that
+node (so leaves missed during an outage are repaired too), and ``resync``
+asks and announces again after the bus lost continuity. A clustered room
+may start behind a *gate* (is this code live cluster-wide?); joins wait in
+the mailbox until it answers.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ import logging
 import time
 import traceback
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +37,7 @@ from sketchychat.pubsub.envelope import Envelope
 from sketchychat.rooms.peer import Peer
 from sketchychat.runtime.outgoing import Outgoing
 
-__all__ = ["Event", "Join", "Leave", "Remote", "Room", "RoomLimits"]
+__all__ = ["Event", "Join", "Leave", "Remote", "Resync", "Room", "RoomLimits"]
 
 log = logging.getLogger("sketchychat.room")
 
@@ -68,7 +76,17 @@ class Remote:
     envelope: Envelope
 
 
-Item = Join | Leave | Event | Remote
+@dataclass(frozen=True, slots=True)
+class Resync:
+    """Ask ``node`` (every node when None) for its entries and send it ours."""
+
+    node: str | None
+
+
+Item = Join | Leave | Event | Remote | Resync
+
+#: Answers a join when the room turned out not to exist (same words as the connection's).
+_NOT_FOUND = {"reason": "not_found", "message": "This room does not exist or has expired."}
 
 
 class _Member:
@@ -96,7 +114,7 @@ class Room:
 
     def __init__(
         self, code: str, pubsub: PubSub, *, limits: RoomLimits | None = None,
-        node_hash: int = 0,
+        node_hash: int = 0, gate: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         self.code = code
         self.topic = "room:" + code
@@ -110,14 +128,23 @@ class Room:
         self._task: asyncio.Task[None] | None = None
         self._ref_counter = 0
         self._msg_counter = 0
-        self._msg_prefix = pubsub.node_id[:6]
+        self._msg_prefix = pubsub.node_id  # unique per process start: ids unique cluster-wide
         #: When the room last became empty (``time.monotonic()``); None while occupied.
         self.empty_since: float | None = time.monotonic()
+        self._gate = gate
+        #: False while the gate has not answered (or refused): not live yet.
+        self.admitted = gate is None
+        #: Moves on with every local join or leave (the room directory watches it).
+        self.local_version = 0
 
     # -- lifecycle -------------------------------------------------------
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(self._run(), name=self.topic)
+        if self._gate is None:
+            self._go_live()
+
+    def _go_live(self) -> None:
         self._pubsub.subscribe(self.topic, self._on_envelope)
         # Ask the nodes already hosting this room for their members (issue: presence across nodes).
         self._pubsub.broadcast(self.topic, "sync_req", {})
@@ -139,6 +166,10 @@ class Room:
         """People present on every node (presence keys)."""
         return self.presence.key_count
 
+    def local_keys(self) -> set[str]:
+        """People present through this node."""
+        return {m.user_id for m in self._members.values()}
+
     def post(self, item: Item) -> None:
         """Mailbox entry point; safe to call from any callback on the loop."""
         self._mailbox.append(item)
@@ -150,6 +181,8 @@ class Room:
         self.post(Remote(envelope))
 
     async def _run(self) -> None:
+        if self._gate is not None and not await self._pass_gate():
+            return
         loop = asyncio.get_running_loop()
         mailbox = self._mailbox
         while True:
@@ -164,6 +197,27 @@ class Room:
                 except Exception as exc:
                     self._crash(exc)
 
+    async def _pass_gate(self) -> bool:
+        """Wait for the gate; when it refuses, answer what waited and end."""
+        assert self._gate is not None
+        try:
+            admitted = await self._gate()
+        except Exception:
+            log.exception("could not tell whether room %s exists", self.code)
+            admitted = False
+        if admitted:
+            self.admitted = True
+            self._go_live()
+            return True
+        while self._mailbox:
+            item = self._mailbox.popleft()
+            if isinstance(item, Join):
+                self._reply(item.peer, item.join_ref, item.ref, "error", dict(_NOT_FOUND))
+                item.peer.join_resolved(self.topic, item.join_ref, False)
+            elif isinstance(item, Event):
+                self._reply(item.peer, None, item.ref, "error", {"reason": "unmatched topic"})
+        return False
+
     # -- dispatch --------------------------------------------------------
 
     def _handle(self, item: Item) -> None:
@@ -173,6 +227,8 @@ class Room:
             self._handle_join(item)
         elif isinstance(item, Leave):
             self._handle_leave(item)
+        elif isinstance(item, Resync):
+            self._handle_resync(item.node)
         else:
             self._handle_remote(item.envelope)
 
@@ -188,6 +244,7 @@ class Room:
         member = _Member(j.peer, j.join_ref, j.user_id, j.nickname, phx_ref)
         self._members[key] = member
         self.empty_since = None
+        self.local_version += 1
         meta = {"phx_ref": phx_ref, "nickname": j.nickname, "online_at": int(now * 1000)}
         diff = self.presence.track(j.user_id, meta, self._pubsub.node_id)
         ser = j.peer.serializer
@@ -203,6 +260,7 @@ class Room:
         member = self._members.pop((lv.peer, lv.join_ref), None)
         if member is None:
             return
+        self.local_version += 1
         self._presence_changed(self.presence.untrack(member.phx_ref))
         if not self._members:
             self.empty_since = time.monotonic()
@@ -285,21 +343,42 @@ class Room:
         if env.kind == "msg":
             self._fan_out(str(data["event"]), data["payload"], None)
         elif env.kind == "presence":
+            joins = data.get("joins", [])
+            leaves = list(data.get("leaves", []))
+            if data.get("full"):  # a snapshot: what we hold for that node and it lacks, left
+                current = {meta["phx_ref"] for _, meta in joins}
+                leaves += [r for r in self.presence.refs_of_node(env.node) if r not in current]
             diff = Diff()
-            for key, meta in data.get("joins", []):
+            for key, meta in joins:
                 part = self.presence.track(key, meta, env.node)
                 for k, metas in part.joins.items():
                     diff.joins.setdefault(k, []).extend(metas)
-            left = self.presence.untrack_many(list(data.get("leaves", [])))
+            left = self.presence.untrack_many(leaves)
             diff.leaves = left.leaves
             self._presence_changed(diff, remote=True)
         elif env.kind == "node_down":
             self._handle_node_down(env.node)
         elif env.kind == "sync_req":
-            mine = self.presence.entries_of_node(self._pubsub.node_id)
-            if mine:
-                self._pubsub.direct(env.node, self.topic, "presence",
-                                    {"joins": [[e.key, e.meta] for e in mine], "leaves": []})
+            self._pubsub.direct(env.node, self.topic, "presence", self._snapshot())
+
+    def _snapshot(self) -> dict[str, Any]:
+        """Everything this node holds in the room; it replaces the receiver's view of us."""
+        mine = self.presence.entries_of_node(self._pubsub.node_id)
+        return {"joins": [[e.key, e.meta] for e in mine], "leaves": [], "full": True}
+
+    def resync(self, node: str | None = None) -> None:
+        """After lost envelopes: exchange full snapshots with ``node`` (or every node)."""
+        self.post(Resync(node))
+
+    def _handle_resync(self, node: str | None) -> None:
+        if not self.admitted:
+            return
+        if node is None:
+            self._pubsub.broadcast(self.topic, "sync_req", {})
+            self._pubsub.broadcast(self.topic, "presence", self._snapshot())
+        else:
+            self._pubsub.direct(node, self.topic, "sync_req", {})
+            self._pubsub.direct(node, self.topic, "presence", self._snapshot())
 
     def node_down(self, node: str) -> None:
         """Everyone another node hosted leaves (the node died or restarted)."""
@@ -318,6 +397,7 @@ class Room:
                   self.code, type(exc).__name__, tb.rstrip())
         members = list(self._members.values())
         self._members.clear()
+        self.local_version += 1
         left = self.presence.untrack_many([m.phx_ref for m in members])
         self.empty_since = time.monotonic()
         for member in members:

@@ -4,7 +4,7 @@
 import { Socket, Presence } from "phoenix";
 import WebSocket from "ws";
 
-const [scenario, baseUrl] = process.argv.slice(2);
+const [scenario, baseUrl, otherUrl] = process.argv.slice(2);
 const wsBase = baseUrl.replace(/^http/, "ws") + "/socket";
 const deadline = setTimeout(() => fail(`scenario ${scenario} timed out`), 20000);
 
@@ -174,6 +174,46 @@ const scenarios = {
     chan.leave();
     sock.disconnect();
     return { reason };
+  },
+
+  // Two nodes of one cluster (issue #4): alice on baseUrl, bob on otherUrl, one room created
+  // on the first node. Messages cross both ways exactly once; Presence shows both on each side.
+  async cluster() {
+    check(otherUrl, "the cluster scenario needs a second node's URL");
+    const { code } = (await post("/api/rooms", {})).body;
+    const topic = `room:${code}`;
+    const alice = await session("alice");
+    const bobResp = await fetch(otherUrl + "/api/session", {
+      method: "POST", headers: { "content-type": "application/json" },
+      body: JSON.stringify({ nickname: "bob" }),
+    });
+    const bob = await bobResp.json();
+    const aSock = connect({ params: { token: alice.token } });
+    const bSock = new Socket(otherUrl.replace(/^http/, "ws") + "/socket",
+      { transport: WebSocket, authToken: bob.token });
+    bSock.connect();
+    const aChan = aSock.channel(topic, {});
+    const bChan = bSock.channel(topic, {});
+    const aPresence = new Presence(aChan);
+    const bPresence = new Presence(bChan);
+    const aMsgs = [], bMsgs = [];
+    aChan.on("new_msg", (m) => aMsgs.push(m.body));
+    bChan.on("new_msg", (m) => bMsgs.push(m.body));
+    await join(aChan);
+    await join(bChan);
+    const names = (p) => sorted(p.list((k, v) => v.metas[0].nickname));
+    await until(() => names(aPresence).length === 2 && names(bPresence).length === 2,
+      "both nodes to show both people");
+    check((await push(aChan, "new_msg", { body: "from node 1" })).status === "ok", "push on 1");
+    check((await push(bChan, "new_msg", { body: "from node 2" })).status === "ok", "push on 2");
+    await until(() => aMsgs.length === 2 && bMsgs.length === 2, "messages across nodes");
+    await new Promise((r) => setTimeout(r, 300));
+    const presenceOnBob = names(bPresence);
+    await new Promise((resolve) => bChan.leave().receive("ok", resolve));
+    await until(() => names(aPresence).length === 1, "bob's leave to cross nodes");
+    aSock.disconnect(); bSock.disconnect();
+    return { aliceSaw: sorted(aMsgs), bobSaw: sorted(bMsgs), presenceOnBob,
+             presenceOnAliceAfterLeave: names(aPresence) };
   },
 
   // A server restart: the client reconnects by itself and the channel rejoins (1012 close).

@@ -1,0 +1,1 @@
+"""Cluster benchmarks: what Redis costs and how a room scales over processes (issue #4)."""
