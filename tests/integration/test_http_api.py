@@ -132,4 +132,5 @@ async def test_a_non_websocket_request_to_the_socket_is_refused_clearly(
     shared_server: ServerProcess,
 ) -> None:
     status, hdrs, raw = await request("GET", shared_server.url + "/socket/websocket?vsn=2.0.0")
-    assert status in (400, 404, 426) and b'"error"' in raw
+    assert (status, hdrs["upgrade"]) == (426, "websocket")
+    assert b'"error":"upgrade_required"' in raw

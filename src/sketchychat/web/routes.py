@@ -102,7 +102,13 @@ def build_router(
             return Response(304, b"", "", headers)
         return Response(200, body, content_type, headers)
 
+    async def socket_without_upgrade(_: Request) -> Response:
+        resp = error(426, "upgrade_required", "Connect with a WebSocket (a Phoenix client).")
+        resp.headers.extend([("upgrade", "websocket"), ("sec-websocket-version", "13")])
+        return resp
+
     router.add("GET", "/healthz", healthz)
+    router.add("GET", "/socket/websocket", socket_without_upgrade)
     router.add("POST", "/api/session", create_session)
     router.add("GET", "/api/session", check_session)
     router.add("POST", "/api/rooms", create_room)
