@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from sketchychat.rooms.codes import RoomCodes
 from tests.support.phx import PhxClient, new_room, new_session
-from tests.support.server import ServerProcess
+from tests.support.server import DEFAULT_SECRET, ServerProcess
 
 
 async def test_bodies_and_tokens_never_reach_the_log_even_at_debug_level() -> None:
@@ -17,6 +18,10 @@ async def test_bodies_and_tokens_never_reach_the_log_even_at_debug_level() -> No
             ref = await client.push(f"room:{code}", "new_msg", payload, join_ref=join_ref)
             await client.reply(ref)
         await client.ws.send(marker + " not json")
+        # A code this secret issued but the node never saw is revived, and that is logged.
+        revived = RoomCodes(DEFAULT_SECRET).mint()
+        _, reply = await client.join(f"room:{revived}")
+        assert reply[4]["status"] == "ok"
         await client.event("phoenix", "error")
         await client.close()
         srv.stop()
@@ -24,3 +29,6 @@ async def test_bodies_and_tokens_never_reach_the_log_even_at_debug_level() -> No
         assert marker not in log
         assert session["token"] not in log
         assert session["token"].split(".")[1] not in log
+        # A room code is a capability: logs keep only its first three characters.
+        assert code not in log and revived not in log
+        assert f"reviving room {revived[:3]}…" in log

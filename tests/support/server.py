@@ -13,7 +13,10 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-__all__ = ["ServerProcess", "free_port"]
+__all__ = ["DEFAULT_SECRET", "ServerProcess", "free_port"]
+
+#: The secret every test server gets unless a test sets its own.
+DEFAULT_SECRET = "test-secret-" + "x" * 32
 
 _READY = re.compile(r"(http://[0-9.]+:\d+)")
 
@@ -53,7 +56,7 @@ class ServerProcess:
 
     def start(self) -> ServerProcess:
         env = dict(os.environ)
-        env.setdefault("SKETCHYCHAT_SECRET", "test-secret-" + "x" * 32)
+        env.setdefault("SKETCHYCHAT_SECRET", DEFAULT_SECRET)
         env.update(self.env)
         cmd = [sys.executable, "-m", "sketchychat", "serve", "--host", "127.0.0.1",
                "--port", str(self.port), *self.args]
