@@ -174,7 +174,8 @@ def run_case(name: str, workers: int, clustered: bool, args: argparse.Namespace)
         "redis_cpu_share": round(redis_seconds / (span + 1), 3),
         # Warm-up and window both deliver at about the window's rate.
         "server_cpu_us_per_delivery": round(
-            server_seconds / max(1.0, step["delivered_per_s"] * span) * 1e6, 3),
+            server_seconds / max(1.0, step["delivered_per_s"] * span) * 1e6, 3
+        ),
         "load_before": round(load_before, 2),
     }
 
@@ -189,34 +190,59 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     build_loadgen()
-    cases = [("memory-1", 1, False), ("redis-1", 1, True), ("redis-2", 2, True),
-             ("redis-4", 4, True)]
-    runs = [run_case(name, n, clustered, args)
-            for _ in range(args.rounds) for name, n, clustered in cases]
+    cases = [
+        ("memory-1", 1, False),
+        ("redis-1", 1, True),
+        ("redis-2", 2, True),
+        ("redis-4", 4, True),
+    ]
+    runs = [
+        run_case(name, n, clustered, args)
+        for _ in range(args.rounds)
+        for name, n, clustered in cases
+    ]
     summary = []
     for name, n, clustered in cases:
         rates = [r["deliveries_per_s"] for r in runs if r["case"] == name]
         cpu = [r["server_cpu_us_per_delivery"] for r in runs if r["case"] == name]
-        summary.append({"case": name, "processes": n, "redis": clustered,
-                        "median_deliveries_per_s": round(statistics.median(rates)),
-                        "min": min(rates), "max": max(rates),
-                        "server_cpu_us_per_delivery": round(statistics.median(cpu), 3)})
-    machine = {"cpus": os.cpu_count(), "python": platform.python_version(),
-               "platform": platform.platform(), "when": time.strftime("%Y-%m-%d %H:%M:%S"),
-               "command": "python -m benchmarks.cluster.scale " + " ".join(sys.argv[1:])}
-    RESULTS.write_text(json.dumps({"machine": machine, "summary": summary, "runs": runs},
-                                  indent=2) + "\n")
+        summary.append(
+            {
+                "case": name,
+                "processes": n,
+                "redis": clustered,
+                "median_deliveries_per_s": round(statistics.median(rates)),
+                "min": min(rates),
+                "max": max(rates),
+                "server_cpu_us_per_delivery": round(statistics.median(cpu), 3),
+            }
+        )
+    machine = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "when": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "command": "python -m benchmarks.cluster.scale " + " ".join(sys.argv[1:]),
+    }
+    RESULTS.write_text(
+        json.dumps({"machine": machine, "summary": summary, "runs": runs}, indent=2) + "\n"
+    )
     base = summary[0]["median_deliveries_per_s"] or 1
-    print(f"{args.members} members in one room, {args.publishers} publishers, window "
-          f"{args.window}; median of {args.rounds} interleaved rounds\n")
-    print("| case | processes | Redis | deliveries/s (median) | range | vs memory-1 "
-          "| server CPU µs/delivery |")
+    print(
+        f"{args.members} members in one room, {args.publishers} publishers, window "
+        f"{args.window}; median of {args.rounds} interleaved rounds\n"
+    )
+    print(
+        "| case | processes | Redis | deliveries/s (median) | range | vs memory-1 "
+        "| server CPU µs/delivery |"
+    )
     print("|---|---|---|---|---|---|---|")
     for r in summary:
-        print(f"| {r['case']} | {r['processes']} | {'yes' if r['redis'] else 'no'} | "
-              f"{r['median_deliveries_per_s']:,} | {r['min']:,} to {r['max']:,} | "
-              f"{r['median_deliveries_per_s'] / base:.2f}x | "
-              f"{r['server_cpu_us_per_delivery']} |")
+        print(
+            f"| {r['case']} | {r['processes']} | {'yes' if r['redis'] else 'no'} | "
+            f"{r['median_deliveries_per_s']:,} | {r['min']:,} to {r['max']:,} | "
+            f"{r['median_deliveries_per_s'] / base:.2f}x | "
+            f"{r['server_cpu_us_per_delivery']} |"
+        )
     print(f"\nmachine: {machine}")
     return 0
 

@@ -1,0 +1,1 @@
+"""Peer servers written for the benchmark (not product code)."""
