@@ -174,8 +174,8 @@ def _fixed_rates(args: argparse.Namespace) -> int:
                 "!" if any(s["contended"] for s in at) else ""
             )
             cells.append(
-                f"{report.fmt_num(p50 and p50['median'])} / "
-                f"{report.fmt_num(p99 and p99['median'])}{mark}"
+                f"{report.fmt_num(p50['median'] if p50 else None)} / "
+                f"{report.fmt_num(p99['median'] if p99 else None)}{mark}"
             )
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     text = "\n".join(lines)
@@ -211,10 +211,10 @@ def main(argv: list[str] | None = None) -> int:
             print("report needs a raw run directory", file=sys.stderr)
             return 2
         raw = Path(args.raw)
-        results = json.loads((raw / "results.json").read_text())
+        saved: list[dict[str, Any]] = json.loads((raw / "results.json").read_text())
         meta = json.loads((raw / "meta.json").read_text())
         out = args.out or RESULTS_DIR
-        _save_outputs(out, raw, results, meta)
+        _save_outputs(out, raw, saved, meta)
         print((out / "table.md").read_text())
         return 0
 

@@ -113,7 +113,9 @@ def run_profile(
             subprocess.run(["taskset", "-c", "1", *spy], capture_output=True, timeout=seconds + 60)
             step = gen.next_event(seconds + 60)
     events.close()
-    summary = summarize_collapsed(collapsed) if collapsed.exists() else {"samples": 0}
+    summary: dict[str, Any] = (
+        summarize_collapsed(collapsed) if collapsed.exists() else {"samples": 0}
+    )
     summary["step"] = step
     summary["rate"] = rate
     summary["native"] = native

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ GOALS = {
 PRODUCT = "sketchychat"
 
 
-def spread(values: list[float | None]) -> dict[str, Any] | None:
+def spread(values: Sequence[float | None]) -> dict[str, Any] | None:
     xs = [float(v) for v in values if v is not None]
     if not xs:
         return None
@@ -133,7 +134,9 @@ def _med(x: dict[str, Any] | None) -> float | None:
 def goals(summary: dict[str, Any]) -> list[dict[str, Any]]:
     prod = summary["stacks"].get(PRODUCT, {})
     fan = prod.get("fanout-1x1000", {})
-    idle = next((v for k, v in prod.items() if k.startswith("idle") and not k.endswith("max")), {})
+    idle: dict[str, Any] = next(
+        (v for k, v in prod.items() if k.startswith("idle") and not k.endswith("max")), {}
+    )
     ratios = summary["ratios"].get("fanout-1x1000", {})
     rows = [
         (
@@ -193,7 +196,7 @@ def fmt_spread(s: dict[str, Any] | None, f: Any = fmt_rate) -> str:
     if s is None:
         return "-"
     if s["n"] == 1:
-        return f(s["median"])
+        return str(f(s["median"]))
     return f"{f(s['median'])} [{f(s['min'])}-{f(s['max'])}]"
 
 

@@ -135,7 +135,7 @@ def _step_timeout(warm: float, win: float) -> float:
 
 
 def gen_bound(step: dict[str, Any]) -> bool:
-    return (
+    return bool(
         step.get("gen_cpu_pct", 0.0) >= GEN_BOUND_PCT
         and step.get("server_cpu_pct", 0.0) < SERVER_BUSY_PCT
     )
