@@ -131,7 +131,7 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
     health = Health()
     if cluster is not None:
         health.checks["redis"] = cluster.problem
-    router = build_router(signer=signer, registry=registry, codes=codes, health=health)
+    router = build_router(signer=signer, registry=registry, health=health)
 
     async def handle(request: Request) -> Response:
         resolved = router.resolve(request.method, request.path)

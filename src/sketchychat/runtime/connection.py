@@ -16,7 +16,6 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any
 
 from sketchychat.auth.tokens import Identity
 from sketchychat.protocol.commands import Command, Join, Leave, Reply, Route, Send
@@ -26,6 +25,7 @@ from sketchychat.protocol.session import Session
 from sketchychat.rooms import room as room_items
 from sketchychat.rooms.codes import topic_code
 from sketchychat.rooms.registry import RoomRegistry
+from sketchychat.rooms.room import Room
 from sketchychat.runtime.flusher import Flusher
 from sketchychat.runtime.outgoing import Outgoing
 from sketchychat.websocket.frames import (
@@ -169,7 +169,7 @@ class Connection(asyncio.Protocol):
                 if room is not None:
                     room.post(room_items.Leave(self, cmd.join_ref))
 
-    def _room(self, topic: str) -> Any:
+    def _room(self, topic: str) -> Room | None:
         code = topic_code(topic)
         return None if code is None else self._ctx.registry.get(code)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sketchychat.auth.nicknames import NicknameError, clean_nickname
 from sketchychat.auth.tokens import TokenError, TokenSigner, new_user_id
-from sketchychat.rooms.codes import RoomCodes, is_well_formed
+from sketchychat.rooms.codes import is_well_formed
 from sketchychat.rooms.registry import RoomRegistry
 from sketchychat.transport.http import (
     HttpError,
@@ -37,7 +37,7 @@ class Health:
 
 
 def build_router(
-    *, signer: TokenSigner, registry: RoomRegistry, codes: RoomCodes, health: Health,
+    *, signer: TokenSigner, registry: RoomRegistry, health: Health,
 ) -> Router:
     router = Router()
 
