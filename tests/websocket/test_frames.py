@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 from collections.abc import Iterable, Sequence
 from itertools import pairwise
@@ -16,8 +17,10 @@ from websockets.streams import StreamReader
 
 from sketchychat.websocket.frames import (
     BINARY,
+    BYTES_PER_FRAME,
     CLOSE,
     CONT,
+    MAX_CONTROL_PAYLOAD,
     PING,
     PONG,
     TEXT,
@@ -249,8 +252,101 @@ def test_non_minimal_length_tolerated(length_bytes: int) -> None:
     assert parse(frame) == [TextMessage(b"hi")]
 
 
-def test_text_is_not_utf8_validated() -> None:
-    assert parse(client_frame(TEXT, b"\xff\xfe")) == [TextMessage(b"\xff\xfe")]
+# --- §8.1: text messages are UTF-8, or the connection fails with 1007 ----------
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"\xff\xfe", b"[\xff]", b"\xc3", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"a\xc0\xafb"],
+    ids=["invalid-bytes", "in-json", "truncated", "surrogate", "above-u10ffff", "overlong"],
+)
+def test_text_that_is_not_utf8_fails_with_1007(payload: bytes) -> None:
+    assert error_of(client_frame(TEXT, payload)).code == CloseCode.INVALID_DATA
+
+
+def test_binary_messages_are_not_utf8_checked() -> None:
+    assert parse(client_frame(BINARY, b"\xff\xfe")) == [BinaryMessage(b"\xff\xfe")]
+
+
+def test_valid_utf8_split_inside_a_character_across_fragments() -> None:
+    text = "naïve ☃ 𝄞".encode()
+    stream = b"".join(
+        client_frame(TEXT if i == 0 else CONT, text[i : i + 1], fin=i == len(text) - 1)
+        for i in range(len(text))
+    )
+    assert parse(stream) == [TextMessage(text)]
+
+
+def test_invalid_utf8_in_a_first_fragment_fails_before_the_message_ends() -> None:
+    # §8.1 fail fast (Autobahn 6.4): no need to wait for the rest of the message.
+    parser = FrameParser(MAX)
+    with pytest.raises(ProtocolError) as info:
+        parser.feed(client_frame(TEXT, "κόσμε".encode() + b"\xf4\x90\x80\x80", fin=False))
+    assert info.value.code == CloseCode.INVALID_DATA
+
+
+def test_a_fragmented_text_that_ends_inside_a_character_fails() -> None:
+    stream = client_frame(TEXT, b"ok", fin=False) + client_frame(CONT, "é".encode()[:1])
+    assert error_of(stream).code == CloseCode.INVALID_DATA
+
+
+def test_messages_before_the_invalid_one_are_still_reported() -> None:
+    parser = FrameParser(MAX)
+    with pytest.raises(ProtocolError) as info:
+        parser.feed(client_frame(TEXT, b"fine") + client_frame(TEXT, b"\xff"))
+    assert info.value.events == [TextMessage(b"fine")]
+
+
+# --- What a message in progress may cost ----------------------------------
+
+
+def test_empty_continuations_cannot_keep_a_message_open_forever() -> None:
+    # The finding: FIN=0 + endless empty continuations grew the server by 565 MB.
+    limit = 4096
+    stream = client_frame(TEXT, b"", fin=False) + client_frame(CONT, b"", fin=False) * (
+        limit // BYTES_PER_FRAME
+    )
+    assert error_of(stream, max_size=limit).code == CloseCode.TOO_BIG
+
+
+def test_a_message_may_use_one_frame_per_64_bytes_of_the_limit() -> None:
+    limit = 4096
+    frames = limit // BYTES_PER_FRAME
+    ok = client_frame(BINARY, b"x", fin=False) + client_frame(CONT, b"x", fin=False) * (
+        frames - 2
+    ) + client_frame(CONT, b"x")
+    assert parse(ok, max_size=limit) == [BinaryMessage(b"x" * frames)]
+    too_many = client_frame(BINARY, b"x", fin=False) + client_frame(CONT, b"x", fin=False) * (
+        frames - 1
+    ) + client_frame(CONT, b"x")
+    assert error_of(too_many, max_size=limit).code == CloseCode.TOO_BIG
+
+
+def test_control_frames_inside_a_message_count_towards_its_frames() -> None:
+    limit = 4096
+    pings = client_frame(PING, b"") * (limit // BYTES_PER_FRAME)
+    stream = client_frame(TEXT, b"a", fin=False) + pings + client_frame(CONT, b"b")
+    assert error_of(stream, max_size=limit).code == CloseCode.TOO_BIG
+
+
+def test_tiny_fragments_are_held_as_their_bytes_not_as_objects() -> None:
+    # The finding: 1-byte continuations held ~8x the bytes sent. Joined into one
+    # bytearray, what is held is the payload itself.
+    parser = FrameParser(MAX)
+    wire = client_frame(BINARY, b"a", fin=False) + client_frame(CONT, b"b", fin=False) * 9000
+    assert parser.feed(wire) == []
+    assert parser.buffered == 9001
+    assert isinstance(parser._frag, bytearray)
+
+
+def test_a_failed_parser_lets_go_of_what_it_held() -> None:
+    parser = FrameParser(MAX)
+    cont = client_frame(CONT, b"y", fin=False)
+    parser.feed(client_frame(BINARY, b"x" * 50_000, fin=False) + cont[:3])
+    assert parser.buffered > 50_000
+    with pytest.raises(ProtocolError):
+        parser.feed(cont[3:] + client_frame(TEXT, b"interleaved"))
+    assert parser.buffered == 0
 
 
 def test_empty_messages() -> None:
@@ -512,6 +608,23 @@ big_payloads = st.builds(
     st.sampled_from([125, 126, 127, 65535, 65536, 65537]) | st.integers(126, 70_000),
 )
 payloads = small_payloads | big_payloads
+
+
+def stretch_text(seed: str, size: int) -> bytes:
+    """About ``size`` bytes of valid UTF-8 from a short seed (whole characters only)."""
+    return (seed * (size // max(1, len(seed.encode())) + 1)).encode()[: max(size, 0)].decode(
+        "utf-8", "ignore"
+    ).encode()
+
+
+small_texts = st.text(max_size=120).map(str.encode)
+big_texts = st.builds(
+    stretch_text,
+    st.text(min_size=1, max_size=8),
+    st.sampled_from([125, 126, 127, 65535, 65536, 65537]) | st.integers(126, 70_000),
+)
+#: Text messages must be UTF-8 (§8.1); their fragments may still split characters.
+texts = small_texts | big_texts
 control_frames = st.tuples(st.sampled_from([PING, PONG]), st.binary(max_size=125), masks)
 
 
@@ -522,7 +635,10 @@ def client_streams(draw: st.DrawFn, *, big: bool = True) -> tuple[bytes, list[Ev
     expected: list[Event] = []
     for _ in range(draw(st.integers(0, 6))):
         opcode = draw(st.sampled_from([TEXT, BINARY]))
-        payload = draw(payloads if big else small_payloads)
+        if opcode == TEXT:
+            payload = draw(texts if big else small_texts)
+        else:
+            payload = draw(payloads if big else small_payloads)
         pieces = splits(payload, draw(st.lists(st.integers(0, len(payload)), max_size=4)))
         for index, piece in enumerate(pieces):
             last = index == len(pieces) - 1
@@ -584,6 +700,25 @@ def test_arbitrary_input_outcome_does_not_depend_on_splits(
     assert run(FrameParser(max_size), [stream[i : i + 1] for i in range(len(stream))]) == whole
 
 
+@given(
+    st.lists(garbage_frames | st.binary(max_size=12), max_size=40),
+    st.lists(st.integers(0, 6000), max_size=20),
+    st.integers(0, 3000),
+)
+def test_memory_held_is_bounded_by_bytes_received_and_the_message_limit(
+    parts: list[bytes], cuts: list[int], max_size: int
+) -> None:
+    """Whatever the framing: held <= bytes received, and <= one message plus one frame."""
+    parser = FrameParser(max_size)
+    received = 0
+    for chunk in splits(b"".join(parts), cuts):
+        received += len(chunk)
+        with contextlib.suppress(ProtocolError):
+            parser.feed(chunk)
+        assert parser.buffered <= received
+        assert parser.buffered <= max_size + 14 + MAX_CONTROL_PAYLOAD + 6
+
+
 # --- Cross-check against the websockets library (test-only dependency) ------
 
 
@@ -591,9 +726,10 @@ def ws_client_frame(opcode: WsOpcode, data: bytes, *, fin: bool = True) -> bytes
     return WsFrame(opcode, data, fin=fin).serialize(mask=True)
 
 
-@given(payloads, st.lists(st.integers(0, 70_000), max_size=3), st.booleans())
-def test_websockets_client_frames_parse(payload: bytes, cuts: list[int], text: bool) -> None:
+@given(st.data(), st.lists(st.integers(0, 70_000), max_size=3), st.booleans())
+def test_websockets_client_frames_parse(data: st.DataObject, cuts: list[int], text: bool) -> None:
     opcode = WsOpcode.TEXT if text else WsOpcode.BINARY
+    payload = data.draw(texts if text else payloads)
     pieces = splits(payload, cuts)
     stream = b"".join(
         ws_client_frame(opcode if i == 0 else WsOpcode.CONT, piece, fin=i == len(pieces) - 1)

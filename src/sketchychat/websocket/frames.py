@@ -9,6 +9,7 @@ broadcast (server frames are never masked, RFC 6455 §5.1).
 
 from __future__ import annotations
 
+import codecs
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -16,8 +17,10 @@ from typing import Final, TypeAlias
 
 __all__ = [
     "BINARY",
+    "BYTES_PER_FRAME",
     "CLOSE",
     "CONT",
+    "MAX_CONTROL_PAYLOAD",
     "PING",
     "PONG",
     "TEXT",
@@ -47,6 +50,13 @@ PONG: Final = 0xA
 
 #: Largest payload a control frame may carry (RFC 6455 §5.5).
 MAX_CONTROL_PAYLOAD: Final = 125
+
+#: A message may span at most one frame per this many bytes of the message limit
+#: (16,384 frames at the default 1 MiB), control frames sent in its middle included.
+#: Empty or tiny fragments cost a frame each, so they cannot grow a message forever.
+BYTES_PER_FRAME: Final = 64
+
+_Utf8Decoder = codecs.getincrementaldecoder("utf-8")
 
 
 class CloseCode(IntEnum):
@@ -152,8 +162,8 @@ def close_frame(code: int, reason: str = "") -> bytes:
 class TextMessage:
     """A complete text message (§5.6), reassembled if fragmented (§5.4).
 
-    The bytes are not checked for UTF-8: the application reports bad UTF-8
-    itself and keeps the connection open, so decoding is left to it.
+    The bytes are valid UTF-8: the parser fails the connection with 1007
+    otherwise (§8.1), as soon as an invalid sequence arrives.
     """
 
     data: bytes
@@ -249,27 +259,47 @@ class FrameParser:
     whole frame is there.  Complete frames in a read are parsed straight
     from the caller's bytes.  Results never depend on how the byte stream is
     split into :meth:`feed` calls.
+
+    What a connection can make it hold is bounded whatever the framing
+    (:attr:`buffered`): the payload of an open fragmented message is joined
+    into one growing bytearray (never a list of small objects), a message
+    may not exceed ``max_message_size`` bytes nor span more than
+    ``max_message_size // BYTES_PER_FRAME`` frames (control frames in its
+    middle and empty continuations count), and a partial frame is kept only
+    up to its declared length, which the header check has already bounded.
     """
 
-    __slots__ = ("_buf", "_done", "_frag", "_frag_op", "_frag_size", "_max", "_need")
+    __slots__ = (
+        "_buf", "_done", "_frag", "_frag_frames", "_frag_op", "_max", "_max_frames", "_need",
+        "_utf8",
+    )
 
     _buf: bytearray | None
     _done: bool
-    _frag: list[bytes] | None
+    _frag: bytearray | None
+    _frag_frames: int
     _frag_op: int
-    _frag_size: int
     _max: int
+    _max_frames: int
     _need: int
+    _utf8: codecs.IncrementalDecoder | None
 
     def __init__(self, max_message_size: int) -> None:
         """``max_message_size`` bounds a whole message, fragments included (§10.4)."""
         self._max = max_message_size
+        self._max_frames = max(16, max_message_size // BYTES_PER_FRAME)
         self._buf = None  # unconsumed bytes of a frame split across reads
         self._need = 0  # length _buf must reach before parsing can progress
-        self._frag = None  # payloads of an open fragmented message (§5.4)
+        self._frag = None  # payload so far of an open fragmented message (§5.4)
         self._frag_op = 0  # TEXT or BINARY opcode of that message
-        self._frag_size = 0  # bytes in _frag, for the 1009 check
+        self._frag_frames = 0  # frames received since that message opened
+        self._utf8 = None  # incremental UTF-8 check of a fragmented text message
         self._done = False  # Close received or protocol violated
+
+    @property
+    def buffered(self) -> int:
+        """Bytes held for the client right now: a partial frame and an open message."""
+        return len(self._buf or b"") + len(self._frag or b"")
 
     def feed(self, data: bytes) -> list[Event]:
         """Consume one read and return the events it completes, in order.
@@ -309,7 +339,7 @@ class FrameParser:
         self._done = True
         self._buf = None
         self._frag = None
-        self._frag_size = 0
+        self._utf8 = None
 
     def _parse(self, data: bytes | bytearray, events: list[Event]) -> int:
         """Append the events of every complete frame in ``data``; return bytes used.
@@ -338,6 +368,7 @@ class FrameParser:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set")
             opcode = b0 & 0x0F
             length = b1 & 0x7F
+            frag = self._frag
             if opcode >= CLOSE:
                 if opcode > PONG:
                     # §5.2: reserved control opcodes 0xB-0xF fail the connection.
@@ -354,10 +385,10 @@ class FrameParser:
                     # §5.2: reserved data opcodes 0x3-0x7 fail the connection.
                     raise ProtocolError(CloseCode.PROTOCOL_ERROR, "unknown opcode")
                 if opcode == CONT:
-                    if self._frag is None:
+                    if frag is None:
                         # §5.4: a continuation needs an open fragmented message.
                         raise ProtocolError(CloseCode.PROTOCOL_ERROR, "nothing to continue")
-                elif self._frag is not None:
+                elif frag is not None:
                     # §5.4: fragments of one message are not interleaved with another.
                     raise ProtocolError(CloseCode.PROTOCOL_ERROR, "message still fragmented")
                 if length == 126:
@@ -377,13 +408,19 @@ class FrameParser:
                     header = 14
                 else:
                     header = 6
-                if length + self._frag_size > self._max:
+                if length + (0 if frag is None else len(frag)) > self._max:
                     # §7.4.1 1009: refuse before buffering a byte of the body (§10.4).
                     raise ProtocolError(CloseCode.TOO_BIG, "message too big")
             total = header + length
             if avail < total:
                 self._need = total
                 return pos
+            if frag is not None:
+                # Every frame inside an open message counts, control frames and empty
+                # continuations included: tiny frames must not make a message endless.
+                self._frag_frames += 1
+                if self._frag_frames > self._max_frames:
+                    raise ProtocolError(CloseCode.TOO_BIG, "message in too many frames")
             start = pos + header
             pos += total
             if length:
@@ -400,27 +437,37 @@ class FrameParser:
                 payload = b""
 
             if opcode == CONT:
-                frag = self._frag
                 assert frag is not None  # checked with the header
-                frag.append(payload)
-                if b0 & 0x80:
-                    message = b"".join(frag)
+                fin = bool(b0 & 0x80)
+                utf8 = self._utf8
+                if utf8 is not None:
+                    _check_utf8(utf8, payload, fin)
+                frag += payload
+                if fin:
+                    message = bytes(frag)
                     events.append(
                         TextMessage(message) if self._frag_op == TEXT else BinaryMessage(message)
                     )
                     self._frag = None
-                    self._frag_size = 0
-                else:
-                    self._frag_size += length
+                    self._utf8 = None
             elif opcode < CLOSE:  # TEXT or BINARY
                 if b0 & 0x80:
-                    events.append(
-                        TextMessage(payload) if opcode == TEXT else BinaryMessage(payload)
-                    )
+                    if opcode == TEXT:
+                        if not payload.isascii():
+                            # §8.1: invalid UTF-8 in a text message fails the connection.
+                            _check_utf8(None, payload, True)
+                        events.append(TextMessage(payload))
+                    else:
+                        events.append(BinaryMessage(payload))
                 else:
-                    self._frag = [payload]
+                    if opcode == TEXT:
+                        # §8.1 read as Autobahn 6.4 does: fail on the first invalid
+                        # sequence, not once the whole message is in.
+                        self._utf8 = _Utf8Decoder()
+                        _check_utf8(self._utf8, payload, False)
+                    self._frag = bytearray(payload)
                     self._frag_op = opcode
-                    self._frag_size = length
+                    self._frag_frames = 1
             elif opcode == PING:
                 events.append(Ping(payload))
             elif opcode == PONG:
@@ -429,3 +476,14 @@ class FrameParser:
                 events.append(_close_event(payload))
                 self._finish()
                 return end
+
+
+def _check_utf8(decoder: codecs.IncrementalDecoder | None, data: bytes, final: bool) -> None:
+    """Raise 1007 when ``data`` is not (the start of) valid UTF-8 (§5.6, §8.1)."""
+    try:
+        if decoder is None:
+            data.decode("utf-8")
+        else:
+            decoder.decode(data, final)
+    except UnicodeDecodeError:
+        raise ProtocolError(CloseCode.INVALID_DATA, "text is not valid UTF-8") from None
