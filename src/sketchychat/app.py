@@ -96,7 +96,10 @@ class Node:
         deadline = time.monotonic() + _DRAIN_SECONDS
         draining = True
         while draining and time.monotonic() < deadline:
-            draining = bool(self.sockets.connections or self.http.connections)
+            # A socket whose Close is on the wire is done: its client closes TCP when
+            # it likes, and nothing more needs saying before we say goodbye to peers.
+            draining = bool(self.http.connections) or not all(
+                conn.settled for conn in self.sockets.connections)
             await asyncio.sleep(0.02)
         for task in self.tasks:
             task.cancel()

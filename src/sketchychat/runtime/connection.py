@@ -32,6 +32,7 @@ from sketchychat.websocket.frames import (
     BinaryMessage,
     CloseCode,
     CloseReceived,
+    Event,
     FrameParser,
     Ping,
     ProtocolError,
@@ -99,8 +100,13 @@ class Connection(asyncio.Protocol):
         try:
             events = self._parser.feed(data)
         except ProtocolError as exc:
+            # §7.1.7: what arrived whole before the violation is handled, then we fail.
+            self._handle(exc.events)
             self.close(int(exc.code), exc.reason)
             return
+        self._handle(events)
+
+    def _handle(self, events: list[Event]) -> None:
         for event in events:
             if self._state != _OPEN:
                 return
@@ -271,14 +277,36 @@ class Connection(asyncio.Protocol):
         self._finish()
 
     def _finish(self) -> None:
+        """Our Close frame is queued: send it, end our side, and let the client finish.
+
+        Closing TCP outright while the client is still sending would answer its
+        bytes with a reset, which can destroy the Close frame before it is read
+        (RFC 6455 §7.1.1 wants the peer to see it). So the outbox goes out with a
+        FIN after it, what still arrives is dropped, and the socket closes once
+        the client closes too, or after ``_ABORT_AFTER`` at most. Channels are
+        left now: presence does not wait for the client.
+        """
         self._state = _CLOSING
         out = self._out
         self._out = None
         transport = self._transport
         if out:
             transport.write(b"".join(out))
-        transport.close()
+        self._run(self._session.close())
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
         asyncio.get_running_loop().call_later(_ABORT_AFTER, transport.abort)
+
+    def eof_received(self) -> bool | None:
+        return None  # the client is done too (or gave up): close the transport
+
+    @property
+    def settled(self) -> bool:
+        """Nothing left to say: our Close is on the wire (or the socket is gone)."""
+        return self._state == _CLOSED or (
+            self._state == _CLOSING and self._transport.get_write_buffer_size() == 0)
 
 
 _DECODE_MESSAGES = {
