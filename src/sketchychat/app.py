@@ -148,7 +148,8 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
 
     http = HttpServerContext(
         handle=handle, upgrade=WebSocketEndpoint(sockets, signer),
-        max_body=settings.max_http_body, connections=set(),
+        max_body=settings.max_http_body, request_timeout=settings.request_timeout,
+        connections=set(),
     )
     return Node(settings, pubsub, registry, sockets, http, health, cluster)
 

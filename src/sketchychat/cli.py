@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="an empty room expires after this long (default 1800)")
     serve.add_argument("--idle-timeout", type=float, metavar="SECONDS",
                        help="close sockets silent for this long (default 60)")
+    serve.add_argument("--request-timeout", type=float, metavar="SECONDS",
+                       help="time to send a whole HTTP request or WebSocket handshake; "
+                            "slower clients get 408 (default 10)")
     serve.add_argument("--max-frame-size", type=int, metavar="BYTES",
                        help="largest WebSocket message (default 1048576)")
     serve.add_argument("--max-body-length", type=int, metavar="CHARS",

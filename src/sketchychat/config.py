@@ -47,6 +47,9 @@ class Settings:
     outbox_limit: int = 4 * 1024 * 1024
     #: Largest HTTP request body, bytes.
     max_http_body: int = 64 * 1024
+    #: Seconds a client has to send a whole HTTP request (head, WebSocket handshake
+    #: included, and body) from its first byte; slower clients get 408 (slowloris).
+    request_timeout: float = 10.0
     log_level: str = "info"
     #: ``redis://…``: share rooms and presence with other nodes (needs the ``redis`` extra).
     redis_url: str = ""
@@ -67,7 +70,8 @@ class Settings:
         if self.secret and len(self.secret) < 16:
             raise ConfigError("secret must be at least 16 characters (use a long random string)")
         positive = ("token_ttl", "room_idle_timeout", "idle_timeout", "max_frame_size",
-                    "max_body_length", "max_channels", "outbox_limit", "max_http_body", "workers",
+                    "max_body_length", "max_channels", "outbox_limit", "max_http_body",
+                    "request_timeout", "workers",
                     "heartbeat_interval", "node_down_timeout")
         for name in positive:
             if getattr(self, name) <= 0:
