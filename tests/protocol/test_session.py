@@ -36,7 +36,7 @@ def joined(s: Session, topic: str, join_ref: str) -> None:
     assert s.join_succeeded(topic, join_ref) == []
 
 
-def close(topic: str, join_ref: str) -> Send:
+def close(topic: str, join_ref: str | None) -> Send:
     return Send(join_ref, join_ref, topic, "phx_close", {})
 
 
@@ -116,15 +116,35 @@ def test_join_keeps_a_join_ref_that_differs_from_its_ref() -> None:
     assert s.join_ref_of("room:a") == "4"
 
 
-def test_join_without_a_ref_is_an_invalid_message() -> None:
+def test_join_with_a_null_ref_keeps_its_join_ref() -> None:
     s = session()
-    assert s.handle(msg("4", None, "room:a", "phx_join")) == [
-        Reply(None, None, "room:a", "error", {"reason": "invalid_message"})
+    assert s.handle(msg("4", None, "room:a", "phx_join")) == [Join("room:a", "4", None, {})]
+    assert s.join_ref_of("room:a") == "4"
+
+
+def test_join_with_null_ref_and_join_ref_is_a_channel_with_a_null_join_ref() -> None:
+    # Phoenix accepts it (V1 clients such as phx-events) and replies with null refs.
+    s = session()
+    assert s.handle(msg(None, None, "room:a", "phx_join")) == [Join("room:a", None, None, {})]
+    assert s.has("room:a") and s.join_ref_of("room:a") is None
+    assert s.join_succeeded("room:a", None) == []
+    assert s.handle(msg(None, "7", "room:a", "new_msg")) == [
+        Route("room:a", None, "7", "new_msg", {})
     ]
+    # A non-null join_ref is stale against a null one (§3.2): ignored.
+    assert s.handle(msg("3", "8", "room:a", "new_msg")) == []
+    # Joining again supersedes it like any other join (§3.4).
     assert s.handle(msg(None, None, "room:a", "phx_join")) == [
-        Reply(None, None, "room:a", "error", {"reason": "invalid_message"})
+        Leave("room:a", None),
+        Join("room:a", None, None, {}),
     ]
-    assert s.channel_count == 0
+    assert s.join_succeeded("room:a", None) == [close("room:a", None)]
+    assert s.handle(msg(None, None, "room:a", "phx_leave")) == [
+        Leave("room:a", None),
+        Reply(None, None, "room:a", "ok", {}),
+        close("room:a", None),
+    ]
+    assert not s.has("room:a")
 
 
 def test_join_of_a_topic_that_is_not_allowed_is_unmatched_with_null_join_ref() -> None:
@@ -602,7 +622,7 @@ def test_session_invariants_hold_for_any_sequence_of_events(
     s = Session(topic_allowed=rooms_only, max_channels=max_channels)
     counter = 0
     issued: list[str] = []  # every join_ref handed out so far (the client's counter)
-    live: Counter[tuple[str, str]] = Counter()  # memberships the runtime holds
+    live: Counter[tuple[str, str | None]] = Counter()  # memberships the runtime holds
     closed_once: set[tuple[str, str]] = set()
 
     def fresh() -> str:

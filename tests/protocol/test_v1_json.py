@@ -127,9 +127,17 @@ def test_unknown_keys_are_ignored() -> None:
     assert V1_JSON.decode(raw, binary=False) == Message(None, "1", "t", "e", {})
 
 
-def test_binary_frames_need_vsn_2() -> None:
+def test_json_in_a_binary_frame_decodes_like_text() -> None:
+    # Phoenix's V1 serializer ignores the frame type; phx-events (PyPI) sends every
+    # message as a binary frame, a join with a null ref included.
+    raw = b'{"topic":"room:x","ref":null,"payload":{},"event":"phx_join"}'
+    assert V1_JSON.decode(raw, binary=True) == V1_JSON.decode(raw, binary=False)
+    assert V1_JSON.decode(raw, binary=True) == Message(None, None, "room:x", "phx_join", {})
+
+
+def test_a_binary_frame_that_is_not_json_is_malformed_json() -> None:
     error = decode_error(b"\x00\x01\x01\x01\x01" + b"12te", binary=True)
-    assert error.reason == "binary frames need vsn 2.0.0"
+    assert error.reason == "malformed_json"
 
 
 @pytest.mark.parametrize(

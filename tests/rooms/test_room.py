@@ -26,8 +26,8 @@ class RecordingPeer:
         self.serializer = serializer
         self.frames: list[Any] = []
         self.shared: list[Outgoing] = []
-        self.resolved: list[tuple[str, str, bool]] = []
-        self.ended: list[tuple[str, str, bool]] = []
+        self.resolved: list[tuple[str, str | None, bool]] = []
+        self.ended: list[tuple[str, str | None, bool]] = []
 
     def deliver(self, out: Outgoing) -> None:
         self.shared.append(out)
@@ -36,10 +36,10 @@ class RecordingPeer:
     def send(self, frame: Frame) -> None:
         self.frames.append(orjson.loads(frame.data))
 
-    def join_resolved(self, topic: str, join_ref: str, ok: bool) -> None:
+    def join_resolved(self, topic: str, join_ref: str | None, ok: bool) -> None:
         self.resolved.append((topic, join_ref, ok))
 
-    def channel_ended(self, topic: str, join_ref: str, crashed: bool) -> None:
+    def channel_ended(self, topic: str, join_ref: str | None, crashed: bool) -> None:
         self.ended.append((topic, join_ref, crashed))
 
     def events(self, event: str) -> list[Any]:

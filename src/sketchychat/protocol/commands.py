@@ -44,8 +44,8 @@ class Join:
     """
 
     topic: str
-    join_ref: str
-    ref: str
+    join_ref: str | None
+    ref: str | None
     payload: Payload
 
 
@@ -58,7 +58,7 @@ class Leave:
     """
 
     topic: str
-    join_ref: str
+    join_ref: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +66,7 @@ class Route:
     """Deliver a client event to the joined channel ``topic`` (membership ``join_ref``)."""
 
     topic: str
-    join_ref: str
+    join_ref: str | None
     ref: str | None
     event: str
     payload: Payload

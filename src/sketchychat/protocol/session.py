@@ -24,7 +24,9 @@ from sketchychat.protocol.message import (
 
 __all__ = ["Session"]
 
-_NOTHING: tuple[str, ...] = ()
+_NOTHING: tuple[str | None, ...] = ()
+#: ``dict.get`` default that cannot be a join_ref (a join_ref may be None, §2.2).
+_ABSENT = "\x00absent"
 
 
 class Session:
@@ -35,6 +37,9 @@ class Session:
     pending join superseded``: their ``phx_close`` goes out once the new join
     has been answered (§3.4). There is one Session per connection, so it
     keeps ``__slots__`` and creates nothing else until it is needed.
+
+    A join_ref may be None: a V1 client may join with a null ref and no
+    join_ref, which Phoenix accepts (replies then carry a null ref).
     """
 
     __slots__ = ("_channels", "_joining", "_max_channels", "_topic_allowed")
@@ -44,8 +49,8 @@ class Session:
             raise ValueError("max_channels must be >= 0")
         self._topic_allowed = topic_allowed
         self._max_channels = max_channels
-        self._channels: dict[str, str] = {}
-        self._joining: dict[str, tuple[str, ...]] | None = None
+        self._channels: dict[str, str | None] = {}
+        self._joining: dict[str, tuple[str | None, ...]] | None = None
 
     @property
     def channel_count(self) -> int:
@@ -55,6 +60,10 @@ class Session:
     def join_ref_of(self, topic: str) -> str | None:
         """The current join_ref of ``topic`` (joined or joining), else None."""
         return self._channels.get(topic)
+
+    def has(self, topic: str) -> bool:
+        """Whether ``topic`` is joined or joining (its join_ref may be None)."""
+        return topic in self._channels
 
     # -- client messages --------------------------------------------------------
 
@@ -70,12 +79,14 @@ class Session:
         event = msg.event
         if event == PHX_JOIN:
             return self._join(msg)
-        current = self._channels.get(topic)
+        current = self._channels.get(topic, _ABSENT)
+        if current is _ABSENT:
+            # §3.3: a non-join message to a topic that is not joined; a leave is ok.
+            if event == PHX_LEAVE:
+                return [Reply(msg.join_ref, msg.ref, topic, "ok", {})]
+            return [_unmatched(msg.ref, topic)]
         if event == PHX_LEAVE:
             return self._leave(msg, current)
-        if current is None:
-            # §3.3: a non-join message to a topic that is not joined.
-            return [_unmatched(msg.ref, topic)]
         join_ref = msg.join_ref
         if join_ref is not None and join_ref != current:
             # §3.2: a stale non-null join_ref is ignored silently (Phoenix 1.8.3+).
@@ -86,13 +97,11 @@ class Session:
     def _join(self, msg: Message) -> list[Command]:
         topic = msg.topic
         ref = msg.ref
-        if ref is None:
-            # Nothing to answer to and no join_ref to fall back on.
-            return [Reply(None, None, topic, "error", {"reason": "invalid_message"})]
-        # §3.2: for phx_join join_ref == ref; V1 clients may omit it (§2.2).
+        # §3.2: for phx_join join_ref == ref; V1 clients may omit it (§2.2), and
+        # may send a null ref too: Phoenix then joins with a null join_ref.
         join_ref = ref if msg.join_ref is None else msg.join_ref
-        old = self._channels.get(topic)
-        if old is not None:
+        old = self._channels.get(topic, _ABSENT)
+        if old is not _ABSENT:
             # §3.4 duplicate join: the old membership goes now, the new join runs
             # at once, and the old join_ref's phx_close waits until the new join
             # has been answered. Closes already waiting on a join this one
@@ -113,9 +122,6 @@ class Session:
 
     def _leave(self, msg: Message, current: str | None) -> list[Command]:
         topic = msg.topic
-        if current is None:
-            # §3.3: leaving a topic that is not joined is answered ok anyway.
-            return [Reply(msg.join_ref, msg.ref, topic, "ok", {})]
         if msg.join_ref is not None and msg.join_ref != current:
             # §3.2: a phx_leave with a stale join_ref is ignored too.
             return []
@@ -131,29 +137,29 @@ class Session:
 
     # -- reports from the runtime ---------------------------------------------------
 
-    def join_succeeded(self, topic: str, join_ref: str) -> list[Command]:
+    def join_succeeded(self, topic: str, join_ref: str | None) -> list[Command]:
         """The join ``join_ref`` was admitted and its ok reply has been sent.
 
         Returns the ``phx_close`` of the join_refs it superseded (§3.4).
         """
-        if self._channels.get(topic) != join_ref:
+        if self._channels.get(topic, _ABSENT) != join_ref:
             return []  # superseded meanwhile; what waited on it moved on
         return [_close(topic, old) for old in self._resolve(topic)]
 
-    def join_failed(self, topic: str, join_ref: str) -> list[Command]:
+    def join_failed(self, topic: str, join_ref: str | None) -> list[Command]:
         """The join ``join_ref`` was refused and its error reply has been sent."""
-        if self._channels.get(topic) != join_ref:
+        if self._channels.get(topic, _ABSENT) != join_ref:
             return []
         del self._channels[topic]
         return [_close(topic, old) for old in self._resolve(topic)]
 
-    def channel_ended(self, topic: str, join_ref: str, *, crashed: bool) -> list[Command]:
+    def channel_ended(self, topic: str, join_ref: str | None, *, crashed: bool) -> list[Command]:
         """The channel behind membership ``join_ref`` stopped on its own.
 
         §3.3: a crash is ``phx_error`` (the client rejoins), a normal stop is
         ``phx_close`` (it does not); both carry the join_ref as join_ref and ref.
         """
-        if self._channels.get(topic) != join_ref:
+        if self._channels.get(topic, _ABSENT) != join_ref:
             return []
         del self._channels[topic]
         commands: list[Command] = [_close(topic, old) for old in self._resolve(topic)]
@@ -172,13 +178,13 @@ class Session:
 
     # -- pending joins ----------------------------------------------------------------
 
-    def _wait(self, topic: str, superseded: tuple[str, ...]) -> None:
+    def _wait(self, topic: str, superseded: tuple[str | None, ...]) -> None:
         """Mark ``topic``'s current join as unresolved, holding ``superseded``."""
         if self._joining is None:
             self._joining = {}
         self._joining[topic] = superseded
 
-    def _resolve(self, topic: str) -> tuple[str, ...]:
+    def _resolve(self, topic: str) -> tuple[str | None, ...]:
         """End ``topic``'s unresolved join, if any; the join_refs it superseded."""
         joining = self._joining
         if joining is None:
@@ -193,5 +199,5 @@ def _unmatched(ref: str | None, topic: str) -> Reply:
     return Reply(None, ref, topic, "error", {"reason": "unmatched topic"})
 
 
-def _close(topic: str, join_ref: str) -> Send:
+def _close(topic: str, join_ref: str | None) -> Send:
     return Send(join_ref, join_ref, topic, PHX_CLOSE, {})

@@ -3,7 +3,7 @@
 In: ``{"topic", "event", "payload", "ref", "join_ref"?}``; out:
 ``{"topic", "event", "payload", "ref"}`` with no join_ref (reference §2.2),
 keys in that order (Phoenix's order is an Erlang map's, so not fixed).
-V1 has no binary frames.
+V1 has no binary layouts: a binary frame carries the same JSON as a text one.
 """
 
 from __future__ import annotations
@@ -31,9 +31,12 @@ class V1JSONSerializer:
     vsn = "1.0.0"
 
     def decode(self, data: bytes, *, binary: bool) -> Message:
-        """Decode one client frame; anything malformed raises :class:`DecodeError`."""
-        if binary:
-            raise DecodeError("binary frames need vsn 2.0.0")
+        """Decode one client frame; anything malformed raises :class:`DecodeError`.
+
+        Phoenix's V1 serializer decodes the JSON whatever the frame type, and
+        older clients (``phx-events`` on PyPI, for one) send every message as a
+        binary frame, so ``binary`` changes nothing here (reference §2.2).
+        """
         try:
             decoded = _loads(data)
         except orjson.JSONDecodeError:

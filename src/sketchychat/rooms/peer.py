@@ -27,10 +27,10 @@ class Peer(Protocol):
         """Queue a frame meant for this connection only (a reply, a push)."""
         ...
 
-    def join_resolved(self, topic: str, join_ref: str, ok: bool) -> None:
+    def join_resolved(self, topic: str, join_ref: str | None, ok: bool) -> None:
         """The room has answered the join ``join_ref``."""
         ...
 
-    def channel_ended(self, topic: str, join_ref: str, crashed: bool) -> None:
+    def channel_ended(self, topic: str, join_ref: str | None, crashed: bool) -> None:
         """The room ended this membership (crash → phx_error, else phx_close)."""
         ...

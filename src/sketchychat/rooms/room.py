@@ -50,8 +50,8 @@ class RoomLimits:
 @dataclass(frozen=True, slots=True)
 class Join:
     peer: Peer
-    join_ref: str
-    ref: str
+    join_ref: str | None
+    ref: str | None
     user_id: str
     nickname: str
 
@@ -59,13 +59,13 @@ class Join:
 @dataclass(frozen=True, slots=True)
 class Leave:
     peer: Peer
-    join_ref: str
+    join_ref: str | None
 
 
 @dataclass(frozen=True, slots=True)
 class Event:
     peer: Peer
-    join_ref: str
+    join_ref: str | None
     ref: str | None
     event: str
     payload: Payload
@@ -92,7 +92,9 @@ _NOT_FOUND = {"reason": "not_found", "message": "This room does not exist or has
 class _Member:
     __slots__ = ("join_ref", "nickname", "peer", "phx_ref", "user_id")
 
-    def __init__(self, peer: Peer, join_ref: str, user_id: str, nickname: str, phx_ref: str):
+    def __init__(
+        self, peer: Peer, join_ref: str | None, user_id: str, nickname: str, phx_ref: str
+    ) -> None:
         self.peer = peer
         self.join_ref = join_ref
         self.user_id = user_id
@@ -121,7 +123,7 @@ class Room:
         self._pubsub = pubsub
         self._limits = limits or RoomLimits()
         self._node_hash = node_hash
-        self._members: dict[tuple[Peer, str], _Member] = {}
+        self._members: dict[tuple[Peer, str | None], _Member] = {}
         self.presence = PresenceState()
         self._mailbox: deque[Item] = deque()
         self._wakeup: asyncio.Future[None] | None = None

@@ -203,13 +203,13 @@ class Connection(asyncio.Protocol):
 
     # -- rooms call these (rooms.peer.Peer) --------------------------------
 
-    def join_resolved(self, topic: str, join_ref: str, ok: bool) -> None:
+    def join_resolved(self, topic: str, join_ref: str | None, ok: bool) -> None:
         if ok:
             self._run(self._session.join_succeeded(topic, join_ref))
         else:
             self._run(self._session.join_failed(topic, join_ref))
 
-    def channel_ended(self, topic: str, join_ref: str, crashed: bool) -> None:
+    def channel_ended(self, topic: str, join_ref: str | None, crashed: bool) -> None:
         self._run(self._session.channel_ended(topic, join_ref, crashed=crashed))
 
     def deliver(self, out: Outgoing) -> None:
