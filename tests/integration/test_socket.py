@@ -73,9 +73,14 @@ async def test_heartbeats_are_answered_at_once_with_the_ref_echoed(
 async def test_unmatched_topics_get_an_error(shared_server: ServerProcess) -> None:
     session = await new_session(shared_server.url)
     client = await PhxClient.connect(shared_server.ws_url, session["token"])
-    for topic in ("lobby", "room:lobby", "room:", "phoenix"):
+    for topic in ("lobby", "rooms:lobby", "phoenix"):
         _ref, reply = await client.join(topic)
         assert reply[4] == {"status": "error", "response": {"reason": "unmatched topic"}}
+    # Contract §4: every room: topic is a room topic; no such room is not_found (issue #19).
+    for topic in ("room:lobby", "room:"):
+        _ref, reply = await client.join(topic)
+        assert reply[4]["status"] == "error"
+        assert reply[4]["response"]["reason"] == "not_found"
     ref = await client.push("room:nothere", "new_msg", {"body": "hi"})
     assert (await client.reply(ref))[4]["response"] == {"reason": "unmatched topic"}
     await client.close()
@@ -113,17 +118,18 @@ async def test_malformed_frames_get_an_error_and_the_connection_goes_on(
     await client.close()
 
 
-async def test_text_that_is_not_utf8_is_answered_not_fatal(shared_server: ServerProcess) -> None:
+async def test_text_that_is_not_utf8_fails_the_connection_with_1007(
+    shared_server: ServerProcess,
+) -> None:
+    """RFC 6455 §8.1 (issue #19): invalid UTF-8 in a text message is fatal, with 1007."""
     session = await new_session(shared_server.url)
     client = await PhxClient.connect(shared_server.ws_url, session["token"])
     # Bypass the client library's UTF-8 check: a raw text frame with invalid bytes.
     from websockets.frames import Frame, Opcode
     client.ws.protocol.send_frame(Frame(Opcode.TEXT, b"[\xff]"))
     client.ws.send_data()
-    notice = await client.event("phoenix", "error")
-    assert notice[4]["reason"] == "malformed_json"
-    ref = await client.push("phoenix", "heartbeat", {})
-    assert (await client.reply(ref))[4]["status"] == "ok"
+    code, _reason = await asyncio.wait_for(client.closed, 5)
+    assert code == 1007
     await client.close()
 
 

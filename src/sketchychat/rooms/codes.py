@@ -17,7 +17,9 @@ from collections.abc import Callable
 
 from sketchychat.auth.tokens import derive_key
 
-__all__ = ["ALPHABET", "CODE_LENGTH", "RoomCodes", "is_well_formed", "topic_code"]
+__all__ = [
+    "ALPHABET", "CODE_LENGTH", "ROOM_TOPIC_PREFIX", "RoomCodes", "is_well_formed", "topic_code",
+]
 
 #: Digits and lowercase letters without 0/1/i/l/o (look-alikes).
 ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
@@ -25,7 +27,8 @@ _RANDOM_LEN = 9
 _CHECK_LEN = 3
 CODE_LENGTH = _RANDOM_LEN + _CHECK_LEN
 _WELL_FORMED = re.compile(f"^[{ALPHABET}]{{{CODE_LENGTH}}}$")
-_TOPIC_PREFIX = "room:"
+#: Every topic with this prefix is a room topic (contract §4), whatever follows.
+ROOM_TOPIC_PREFIX = "room:"
 
 
 def is_well_formed(code: str) -> bool:
@@ -34,8 +37,8 @@ def is_well_formed(code: str) -> bool:
 
 def topic_code(topic: str) -> str | None:
     """``room:<code>`` → ``<code>`` for a well-formed code, else None."""
-    if topic.startswith(_TOPIC_PREFIX):
-        code = topic[len(_TOPIC_PREFIX):]
+    if topic.startswith(ROOM_TOPIC_PREFIX):
+        code = topic[len(ROOM_TOPIC_PREFIX):]
         if is_well_formed(code):
             return code
     return None

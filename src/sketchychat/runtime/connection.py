@@ -23,7 +23,7 @@ from sketchychat.protocol.message import Frame
 from sketchychat.protocol.serializer import DecodeError, Serializer
 from sketchychat.protocol.session import Session
 from sketchychat.rooms import room as room_items
-from sketchychat.rooms.codes import topic_code
+from sketchychat.rooms.codes import ROOM_TOPIC_PREFIX, topic_code
 from sketchychat.rooms.registry import RoomRegistry
 from sketchychat.rooms.room import Room
 from sketchychat.runtime.flusher import Flusher
@@ -52,7 +52,9 @@ _ABORT_AFTER = 5.0  # seconds a closing socket may take to drain before it is cu
 
 
 def _is_room_topic(topic: str) -> bool:
-    return topic_code(topic) is not None
+    """Contract §3/§4: every ``room:<anything>`` is a room topic; a code that names no
+    live room answers ``not_found`` on join, never ``unmatched topic``."""
+    return topic.startswith(ROOM_TOPIC_PREFIX)
 
 
 @dataclass(slots=True)
