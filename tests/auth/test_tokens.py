@@ -55,3 +55,45 @@ def test_btoa_of_a_token_never_contains_a_slash() -> None:
 def test_user_ids_are_opaque_and_distinct() -> None:
     ids = {new_user_id() for _ in range(1000)}
     assert len(ids) == 1000
+
+
+def _respell(token: str, part: int, change: str) -> str:
+    pieces = token.split(".")
+    pieces[part] = change.replace("X", pieces[part])
+    return ".".join(pieces)
+
+
+@pytest.mark.parametrize(
+    ("part", "change"),
+    [
+        (1, "X="),  # the finding: an extra '=' of padding was accepted
+        (1, "X=="),
+        (0, "X="),
+        (1, "X!"),  # stray characters were dropped by the decoder
+        (1, "X\n"),
+        (0, " X"),
+    ],
+)
+def test_a_token_has_exactly_one_accepted_spelling(part: int, change: str) -> None:
+    signer = TokenSigner(SECRET, 60)
+    token = signer.issue("u_1", "alice", now=NOW)
+    signer.verify(token, now=NOW)
+    with pytest.raises(TokenError):
+        signer.verify(_respell(token, part, change), now=NOW)
+
+
+def test_unused_bits_of_the_last_character_must_be_zero() -> None:
+    # 32 signature bytes are 43 characters: the last one carries 2 unused bits, so
+    # four different characters would decode to the same MAC.
+    signer = TokenSigner(SECRET, 60)
+    body, sig = signer.issue("u_1", "alice", now=NOW).split(".")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    index = alphabet.index(sig[-1])
+    twins = [alphabet[(index & ~3) | low] for low in range(4) if (index & ~3) | low != index]
+    assert len(twins) == 3
+    for twin in twins:
+        assert base64.urlsafe_b64decode(sig[:-1] + twin + "=") == base64.urlsafe_b64decode(
+            sig + "="
+        )
+        with pytest.raises(TokenError):
+            signer.verify(f"{body}.{sig[:-1]}{twin}", now=NOW)

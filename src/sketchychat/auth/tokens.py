@@ -44,7 +44,17 @@ def _b64(data: bytes) -> str:
 
 
 def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    """Decode the one spelling :func:`_b64` produces, and nothing else.
+
+    ``urlsafe_b64decode`` alone would also take padding, ``+``/``/``, stray
+    characters (silently dropped) and non-zero unused bits in the last
+    character, giving one token several spellings; re-encoding must give back
+    exactly what was sent.
+    """
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+    if _b64(raw) != text:
+        raise ValueError("not the canonical base64url spelling")
+    return raw
 
 
 class TokenSigner:
