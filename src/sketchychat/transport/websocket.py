@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Callable
 
-from sketchychat.auth.tokens import TokenError, TokenSigner
-from sketchychat.protocol.serializer import negotiate
+from sketchychat.auth.tokens import Identity, TokenError, TokenSigner
+from sketchychat.protocol.serializer import Serializer, negotiate
 from sketchychat.runtime.connection import Connection, SocketContext
 from sketchychat.transport.http import Request, Response, error
 from sketchychat.transport.server import Upgrade
@@ -27,10 +28,19 @@ __all__ = ["SOCKET_PATH", "WebSocketEndpoint"]
 SOCKET_PATH = "/socket/websocket"
 
 
+ConnectionFactory = Callable[[SocketContext, asyncio.Transport, Serializer, Identity], Connection]
+
+
 class WebSocketEndpoint:
-    def __init__(self, ctx: SocketContext, signer: TokenSigner) -> None:
+    def __init__(
+        self, ctx: SocketContext, signer: TokenSigner,
+        connection: ConnectionFactory = Connection,
+    ) -> None:
+        """``connection`` builds the protocol that takes the socket over; the
+        conformance harness swaps in one whose application step is an echo."""
         self._ctx = ctx
         self._signer = signer
+        self._connection = connection
 
     def __call__(self, request: Request) -> Upgrade | Response:
         if request.path != SOCKET_PATH:
@@ -60,8 +70,9 @@ class WebSocketEndpoint:
         response = switching_protocols_response(
             accept_key(request.headers["sec-websocket-key"]), subprotocol)
         ctx = self._ctx
+        factory = self._connection
 
         def connect(transport: asyncio.Transport) -> asyncio.Protocol:
-            return Connection(ctx, transport, serializer, identity)
+            return factory(ctx, transport, serializer, identity)
 
         return Upgrade(response, connect)
