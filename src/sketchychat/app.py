@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from sketchychat.auth.tokens import TokenSigner
+from sketchychat.cluster.workers import WORKER_ENV
 from sketchychat.config import ConfigError, Settings
 from sketchychat.pubsub.base import Adapter, PubSub
 from sketchychat.pubsub.memory import MemoryAdapter
@@ -34,11 +35,7 @@ from sketchychat.websocket.frames import CloseCode
 if TYPE_CHECKING:
     from sketchychat.cluster.coordinator import Cluster
 
-__all__ = ["WORKER_ENV", "Node", "build_node", "run"]
-
-#: Set by the ``--workers`` supervisor in each child (``<index>:<supervisor pid>``);
-#: the child then serves, and stops when that supervisor is gone.
-WORKER_ENV = "SKETCHYCHAT_WORKER"
+__all__ = ["Node", "build_node", "run"]
 
 log = logging.getLogger("sketchychat")
 

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from sketchychat import __version__
-from sketchychat.app import WORKER_ENV, run
+from sketchychat.app import run
+from sketchychat.cluster.workers import WORKER_ENV
 from sketchychat.config import ConfigError, Settings, load_settings
 from sketchychat.log import configure
 

@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sketchychat.protocol.serializer import DecodeError, negotiate
+from sketchychat.protocol.serializer import DecodeError
 from sketchychat.protocol.v1_json import V1_JSON
 from sketchychat.protocol.v2_json import V2_JSON
+from sketchychat.protocol.versions import negotiate
 
 
 def test_a_missing_vsn_means_v1() -> None:

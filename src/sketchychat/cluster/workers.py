@@ -20,9 +20,11 @@ import sys
 import time
 from collections.abc import Sequence
 
-from sketchychat.app import WORKER_ENV
+__all__ = ["WORKER_ENV", "supervise"]
 
-__all__ = ["supervise"]
+#: Set by the supervisor in each child (``<index>:<supervisor pid>``); the child
+#: then serves, and stops when that supervisor is gone.
+WORKER_ENV = "SKETCHYCHAT_WORKER"
 
 log = logging.getLogger("sketchychat.workers")
 

@@ -1,4 +1,4 @@
-"""The serializer interface and ``vsn`` negotiation (Phoenix ``Socket.Serializer``)."""
+"""The serializer interface (Phoenix ``Socket.Serializer``) and its decode error."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Protocol
 
 from sketchychat.protocol.message import Frame, Message, Payload
 
-__all__ = ["DecodeError", "Serializer", "negotiate"]
+__all__ = ["DecodeError", "Serializer"]
 
 
 class DecodeError(ValueError):
@@ -53,32 +53,3 @@ class Serializer(Protocol):
     def encode_broadcast(self, topic: str, event: str, payload: Payload) -> Frame:
         """A broadcast: both refs null; encoded once and shared by every member."""
         ...
-
-
-def negotiate(vsn: str | None) -> Serializer | None:
-    """Pick the serializer for a ``vsn`` query value, as ``Phoenix.Socket`` does.
-
-    Missing ``vsn`` means 1.0.0; ``~> 2.0.0`` selects V2 and ``~> 1.0.0`` V1.
-    Anything else returns None (the server answers 403 before upgrading).
-    """
-    from sketchychat.protocol.v1_json import V1_JSON
-    from sketchychat.protocol.v2_json import V2_JSON
-
-    version = _parse(vsn if vsn is not None else "1.0.0")
-    if version is None:
-        return None
-    major, minor, _patch = version
-    if (major, minor) == (2, 0):
-        return V2_JSON
-    if (major, minor) == (1, 0):
-        return V1_JSON
-    return None
-
-
-def _parse(vsn: str) -> tuple[int, int, int] | None:
-    parts = vsn.split(".")
-    if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) <= 6 for p in parts):
-        return None
-    return int(parts[0]), int(parts[1]), int(parts[2])
-
-

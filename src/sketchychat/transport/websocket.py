@@ -11,7 +11,8 @@ import time
 from collections.abc import Callable
 
 from sketchychat.auth.tokens import Identity, TokenError, TokenSigner
-from sketchychat.protocol.serializer import Serializer, negotiate
+from sketchychat.protocol.serializer import Serializer
+from sketchychat.protocol.versions import negotiate
 from sketchychat.runtime.connection import Connection, SocketContext
 from sketchychat.transport.http import Request, Response, error
 from sketchychat.transport.server import Upgrade
