@@ -9,6 +9,7 @@ from typing import Any
 import orjson
 import pytest
 
+from sketchychat.protocol.broadcast import Broadcast
 from sketchychat.protocol.message import Frame
 from sketchychat.protocol.serializer import Serializer
 from sketchychat.protocol.v1_json import V1_JSON
@@ -16,7 +17,6 @@ from sketchychat.protocol.v2_json import V2_JSON
 from sketchychat.pubsub.base import PubSub
 from sketchychat.pubsub.memory import Hub, MemoryAdapter
 from sketchychat.rooms.room import Event, Join, Leave, Room
-from sketchychat.runtime.outgoing import Outgoing
 
 
 class RecordingPeer:
@@ -25,11 +25,11 @@ class RecordingPeer:
     def __init__(self, serializer: Serializer = V2_JSON) -> None:
         self.serializer = serializer
         self.frames: list[Any] = []
-        self.shared: list[Outgoing] = []
+        self.shared: list[Broadcast] = []
         self.resolved: list[tuple[str, str | None, bool]] = []
         self.ended: list[tuple[str, str | None, bool]] = []
 
-    def deliver(self, out: Outgoing) -> None:
+    def deliver(self, out: Broadcast) -> None:
         self.shared.append(out)
         self.frames.append(orjson.loads(out.frame.data))
 

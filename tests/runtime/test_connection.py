@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from sketchychat.auth.tokens import Identity
+from sketchychat.protocol.broadcast import Broadcast
 from sketchychat.protocol.message import Frame
 from sketchychat.protocol.v2_json import V2_JSON
 from sketchychat.pubsub.base import PubSub
@@ -18,7 +19,6 @@ from sketchychat.rooms.codes import RoomCodes
 from sketchychat.rooms.registry import RoomRegistry
 from sketchychat.runtime.connection import Connection, SocketContext
 from sketchychat.runtime.flusher import Flusher
-from sketchychat.runtime.outgoing import Outgoing
 
 
 class MemoryTransport(asyncio.Transport):
@@ -103,7 +103,7 @@ def connect(ctx: SocketContext) -> tuple[Connection, MemoryTransport]:
 
 async def test_frames_queued_in_one_turn_go_out_in_one_write(ctx: SocketContext) -> None:
     conn, transport = connect(ctx)
-    shared = Outgoing(Frame(False, b'[null,null,"room:x","new_msg",{}]'))
+    shared = Broadcast(Frame(False, b'[null,null,"room:x","new_msg",{}]'))
     for _ in range(5):
         conn.deliver(shared)
     conn.send(Frame(False, b"[1]"))
@@ -153,7 +153,7 @@ async def test_while_paused_frames_wait_and_overflow_disconnects(ctx: SocketCont
     await asyncio.sleep(0)
     assert texts(transport) == [[1]]
     conn.pause_writing()
-    big = Outgoing(Frame(False, b"[" + b"0," * 3000 + b"0]"))
+    big = Broadcast(Frame(False, b"[" + b"0," * 3000 + b"0]"))
     for _ in range(3):
         conn.deliver(big)
     assert transport.ended  # past the limit while paused: disconnected, room never waits

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from sketchychat.protocol.broadcast import Broadcast
 from sketchychat.protocol.message import Frame
 from sketchychat.protocol.serializer import Serializer
-from sketchychat.runtime.outgoing import Outgoing
 
 __all__ = ["Peer"]
 
@@ -19,7 +19,7 @@ class Peer(Protocol):
     @property
     def serializer(self) -> Serializer: ...
 
-    def deliver(self, out: Outgoing) -> None:
+    def deliver(self, broadcast: Broadcast) -> None:
         """Queue a shared, pre-encoded broadcast. Must not block or raise."""
         ...
 

@@ -5,8 +5,8 @@ changes a room goes through its mailbox and is handled one at a time.
 An exception while handling one event ends this room's channels with
 ``phx_error`` (clients rejoin, reference §3.5) and touches no other room.
 
-Broadcasts are encoded once per serializer and the same bytes go to every
-member (:class:`~sketchychat.runtime.outgoing.Outgoing`); other nodes hear
+Broadcasts are encoded once per serializer and every member gets the same
+:class:`~sketchychat.protocol.broadcast.Broadcast`; other nodes hear
 about messages and presence through :class:`~sketchychat.pubsub.base.PubSub`.
 
 Across nodes, each node's entries are its own: a node answers ``sync_req``
@@ -30,12 +30,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sketchychat.presence.state import Diff, PresenceState, make_ref
+from sketchychat.protocol.broadcast import Broadcast
 from sketchychat.protocol.message import Payload
 from sketchychat.protocol.serializer import Serializer
 from sketchychat.pubsub.base import PubSub
 from sketchychat.pubsub.envelope import Envelope
 from sketchychat.rooms.peer import Peer
-from sketchychat.runtime.outgoing import Outgoing
 
 __all__ = ["Event", "Join", "Leave", "Remote", "Resync", "Room", "RoomLimits"]
 
@@ -315,7 +315,7 @@ class Room:
     def _fan_out(self, event: str, payload: dict[str, Any], skip: _Member | None) -> None:
         """Encode once per serializer; every member gets the same bytes."""
         topic = self.topic
-        cache: dict[Serializer, Outgoing] = {}
+        cache: dict[Serializer, Broadcast] = {}
         for member in self._members.values():
             if member is skip:
                 continue
@@ -323,7 +323,7 @@ class Room:
             ser = peer.serializer
             out = cache.get(ser)
             if out is None:
-                out = cache[ser] = Outgoing(ser.encode_broadcast(topic, event, payload))
+                out = cache[ser] = Broadcast(ser.encode_broadcast(topic, event, payload))
             peer.deliver(out)
 
     def _reply(self, peer: Peer, join_ref: str | None, ref: str | None, status: str,

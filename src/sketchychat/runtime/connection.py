@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from sketchychat.auth.tokens import Identity
+from sketchychat.protocol.broadcast import Broadcast
 from sketchychat.protocol.commands import Command, Join, Leave, Reply, Route, Send
 from sketchychat.protocol.message import Frame
 from sketchychat.protocol.serializer import DecodeError, Serializer
@@ -27,7 +28,6 @@ from sketchychat.rooms.codes import ROOM_TOPIC_PREFIX, topic_code
 from sketchychat.rooms.registry import RoomRegistry
 from sketchychat.rooms.room import Room
 from sketchychat.runtime.flusher import Flusher
-from sketchychat.runtime.outgoing import Outgoing
 from sketchychat.websocket.frames import (
     BinaryMessage,
     CloseCode,
@@ -214,11 +214,19 @@ class Connection(asyncio.Protocol):
     def channel_ended(self, topic: str, join_ref: str | None, crashed: bool) -> None:
         self._run(self._session.channel_ended(topic, join_ref, crashed=crashed))
 
-    def deliver(self, out: Outgoing) -> None:
-        """The fan-out hot path: one append per member per broadcast (``_queue`` inlined)."""
+    def deliver(self, broadcast: Broadcast) -> None:
+        """The fan-out hot path: one append per member per broadcast (``_queue`` inlined).
+
+        The WebSocket framing of a broadcast is built by the first member's
+        connection and shared by all (:class:`~sketchychat.protocol.broadcast.Broadcast`).
+        """
         if self._state != _OPEN:
             return
-        data = out.ws
+        data = broadcast.ws_frame
+        if data is None:
+            frame = broadcast.frame
+            data = broadcast.ws_frame = (
+                binary_frame(frame.data) if frame.binary else text_frame(frame.data))
         pending = self._out
         if pending is None:
             self._out = [data]
