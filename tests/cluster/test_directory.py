@@ -11,10 +11,10 @@ import redis.asyncio as aredis
 from sketchychat.cluster.directory import RedisDirectory
 from sketchychat.pubsub.base import PubSub
 from sketchychat.pubsub.memory import MemoryAdapter
-from sketchychat.rooms.room import Join, Room
+from sketchychat.rooms.room import Room
 from tests.cluster.redis_support import namespace as fresh_namespace
 from tests.cluster.redis_support import purge, require_redis
-from tests.rooms.test_room import RecordingPeer
+from tests.support.peers import RecordingPeer, who
 
 pytestmark = pytest.mark.redis
 
@@ -72,9 +72,9 @@ async def test_occupied_rooms_are_kept_alive_and_counted_once_per_person(
     for room in rooms:
         room.start()
     assert await d1.create("abcdefghjkmn")
-    rooms[0].post(Join(RecordingPeer(), "1", "1", "alice", "alice"))
-    rooms[1].post(Join(RecordingPeer(), "1", "1", "alice", "alice"))  # a second tab elsewhere
-    rooms[1].post(Join(RecordingPeer(), "2", "2", "bob", "bob"))
+    rooms[0].join(RecordingPeer(), "1", "1", who("alice", "alice"), {})
+    rooms[1].join(RecordingPeer(), "1", "1", who("alice", "alice"), {})  # a second tab elsewhere
+    rooms[1].join(RecordingPeer(), "2", "2", who("bob", "bob"), {})
     await asyncio.sleep(0.02)
     for _ in range(6):  # well past the idle timeout, refreshed as a tick would
         await d1.refresh([rooms[0]])

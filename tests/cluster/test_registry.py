@@ -10,8 +10,7 @@ from sketchychat.pubsub.base import PubSub
 from sketchychat.pubsub.memory import MemoryAdapter
 from sketchychat.rooms.codes import RoomCodes
 from sketchychat.rooms.registry import DirectoryUnavailable, RoomRegistry, Status
-from sketchychat.rooms.room import Join
-from tests.rooms.test_room import RecordingPeer
+from tests.support.peers import RecordingPeer, who
 
 SECRET = "s" * 32
 
@@ -61,7 +60,7 @@ async def join(registry: RoomRegistry, code: str) -> RecordingPeer:
     peer = RecordingPeer()
     room = registry.find_for_join(code)
     assert room is not None
-    room.post(Join(peer, "1", "1", "u1", "alice"))
+    room.join(peer, "1", "1", who("u1", "alice"), {})
     await asyncio.sleep(0.02)
     return peer
 

@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable
 from sketchychat.pubsub.base import PubSub
 from sketchychat.pubsub.envelope import Envelope
 from sketchychat.pubsub.memory import Hub, MemoryAdapter
-from sketchychat.rooms.room import Event, Join, Leave, Remote, Room
-from tests.rooms.test_room import RecordingPeer
+from sketchychat.rooms.room import Room
+from tests.support.peers import RecordingPeer, who
 
 CODE = "cccccccccccc"
 
@@ -31,15 +31,15 @@ async def test_a_snapshot_replaces_what_we_held_for_that_node() -> None:
     room = Room(CODE, a)
     room.start()
     alice = RecordingPeer()
-    room.post(Join(alice, "1", "1", "u1", "alice"))
+    room.join(alice, "1", "1", who("u1", "alice"), {})
     meta = {"phx_ref": "R1", "nickname": "bob", "online_at": 1}
-    room.post(Remote(Envelope("node-b", room.topic, "presence",
-                              {"joins": [["u2", meta]], "leaves": []})))
+    room.receive_envelope(Envelope("node-b", room.topic, "presence",
+                                   {"joins": [["u2", meta]], "leaves": []}))
     await settle()
     assert room.online == 2
     # node-b's snapshot no longer has bob (his leave was lost in an outage): he leaves.
-    room.post(Remote(Envelope("node-b", room.topic, "presence",
-                              {"joins": [], "leaves": [], "full": True})))
+    room.receive_envelope(Envelope("node-b", room.topic, "presence",
+                                   {"joins": [], "leaves": [], "full": True}))
     await settle()
     assert room.online == 1
     assert "u2" in alice.events("presence_diff")[-1][4]["leaves"]
@@ -52,16 +52,16 @@ async def test_resync_exchanges_full_snapshots_after_lost_envelopes() -> None:
     ra.start()
     rb.start()
     alice, bob = RecordingPeer(), RecordingPeer()
-    ra.post(Join(alice, "1", "1", "u1", "alice"))
-    rb.post(Join(bob, "1", "1", "u2", "bob"))
+    ra.join(alice, "1", "1", who("u1", "alice"), {})
+    rb.join(bob, "1", "1", who("u2", "bob"), {})
     await settle()
     # Simulate an outage on b: it forgot alice, and a never heard that bob left.
     rb.presence.untrack_node("node-a")
-    rb.post(Leave(bob, "1"))
+    rb.leave(bob, "1")
     carol = RecordingPeer()
     await settle()
     ra.presence.track("u2", {"phx_ref": "stale", "nickname": "bob", "online_at": 1}, "node-b")
-    rb.post(Join(carol, "2", "2", "u3", "carol"))
+    rb.join(carol, "2", "2", who("u3", "carol"), {})
     await settle()
     rb.resync()  # b's bus came back
     await settle()
@@ -97,7 +97,7 @@ async def test_joins_wait_at_the_gate_and_pass_when_the_room_is_live() -> None:
     room = Room(CODE, a, gate=gate(True))
     room.start()
     peer = RecordingPeer()
-    room.post(Join(peer, "1", "1", "u1", "alice"))
+    room.join(peer, "1", "1", who("u1", "alice"), {})
     assert not room.admitted
     await settle()
     assert room.admitted and peer.resolved == [(room.topic, "1", True)]
@@ -109,8 +109,8 @@ async def test_a_refused_gate_answers_not_found_and_never_subscribes() -> None:
     room = Room(CODE, a, gate=gate(False))
     room.start()
     peer = RecordingPeer()
-    room.post(Join(peer, "1", "1", "u1", "alice"))
-    room.post(Event(peer, "1", "2", "new_msg", {"body": "x"}))
+    room.join(peer, "1", "1", who("u1", "alice"), {})
+    room.push(peer, "1", "2", "new_msg", {"body": "x"})
     await settle()
     assert peer.resolved == [(room.topic, "1", False)]
     replies = peer.events("phx_reply")
@@ -126,9 +126,9 @@ async def test_local_version_moves_with_local_members_only() -> None:
     room = Room(CODE, a)
     room.start()
     before = room.local_version
-    room.post(Join(RecordingPeer(), "1", "1", "u1", "alice"))
-    room.post(Remote(Envelope("node-b", room.topic, "presence", {
-        "joins": [["u2", {"phx_ref": "R", "nickname": "b", "online_at": 1}]], "leaves": []})))
+    room.join(RecordingPeer(), "1", "1", who("u1", "alice"), {})
+    room.receive_envelope(Envelope("node-b", room.topic, "presence", {
+        "joins": [["u2", {"phx_ref": "R", "nickname": "b", "online_at": 1}]], "leaves": []}))
     await settle()
     assert room.local_version == before + 1 and room.local_keys() == {"u1"}
     await room.stop()

@@ -1,49 +1,19 @@
-"""The room actor, driven through its mailbox with recording peers."""
+"""The room, driven through what sockets call (join, push, leave) with recording peers."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
 
-import orjson
 import pytest
 
-from sketchychat.protocol.broadcast import Broadcast
-from sketchychat.protocol.message import Frame
-from sketchychat.protocol.serializer import Serializer
 from sketchychat.protocol.v1_json import V1_JSON
 from sketchychat.protocol.v2_json import V2_JSON
 from sketchychat.pubsub.base import PubSub
 from sketchychat.pubsub.memory import Hub, MemoryAdapter
-from sketchychat.rooms.room import Event, Join, Leave, Room
-
-
-class RecordingPeer:
-    """Stands in for a connection: records decoded frames and channel outcomes."""
-
-    def __init__(self, serializer: Serializer = V2_JSON) -> None:
-        self.serializer = serializer
-        self.frames: list[Any] = []
-        self.shared: list[Broadcast] = []
-        self.resolved: list[tuple[str, str | None, bool]] = []
-        self.ended: list[tuple[str, str | None, bool]] = []
-
-    def deliver(self, out: Broadcast) -> None:
-        self.shared.append(out)
-        self.frames.append(orjson.loads(out.frame.data))
-
-    def send(self, frame: Frame) -> None:
-        self.frames.append(orjson.loads(frame.data))
-
-    def join_resolved(self, topic: str, join_ref: str | None, ok: bool) -> None:
-        self.resolved.append((topic, join_ref, ok))
-
-    def channel_ended(self, topic: str, join_ref: str | None, crashed: bool) -> None:
-        self.ended.append((topic, join_ref, crashed))
-
-    def events(self, event: str) -> list[Any]:
-        return [f for f in self.frames if isinstance(f, list) and f[3] == event]
+from sketchychat.rooms.channel import CHAT_EVENTS
+from sketchychat.rooms.room import Room
+from tests.support.peers import RecordingPeer, who
 
 
 async def settle() -> None:
@@ -64,8 +34,8 @@ async def room() -> AsyncIterator[Room]:
 async def test_a_broadcast_is_encoded_once_per_serializer(room: Room) -> None:
     peers = [RecordingPeer(V2_JSON) for _ in range(3)] + [RecordingPeer(V1_JSON)]
     for i, p in enumerate(peers):
-        room.post(Join(p, str(i), str(i), f"u{i}", f"n{i}"))
-    room.post(Event(peers[0], "0", "9", "new_msg", {"body": "hi"}))
+        room.join(p, str(i), str(i), who(f"u{i}", f"n{i}"), {})
+    room.push(peers[0], "0", "9", "new_msg", {"body": "hi"})
     await settle()
     msgs = [p.shared[-1] for p in peers]
     assert msgs[0] is msgs[1] is msgs[2]  # the very same object, bytes built once
@@ -74,7 +44,7 @@ async def test_a_broadcast_is_encoded_once_per_serializer(room: Room) -> None:
 
 async def test_join_order_is_reply_then_state_then_diff(room: Room) -> None:
     peer = RecordingPeer()
-    room.post(Join(peer, "5", "5", "u1", "alice"))
+    room.join(peer, "5", "5", who("u1", "alice"), {})
     await settle()
     assert [f[3] for f in peer.frames] == ["phx_reply", "presence_state", "presence_diff"]
     assert peer.resolved == [("room:abcdefghjkmn", "5", True)]
@@ -83,12 +53,12 @@ async def test_join_order_is_reply_then_state_then_diff(room: Room) -> None:
 
 async def test_leaving_empties_the_room_and_starts_its_idle_clock(room: Room) -> None:
     peer, other = RecordingPeer(), RecordingPeer()
-    room.post(Join(peer, "1", "1", "u1", "alice"))
-    room.post(Join(other, "1", "1", "u2", "bob"))
-    room.post(Leave(peer, "1"))
+    room.join(peer, "1", "1", who("u1", "alice"), {})
+    room.join(other, "1", "1", who("u2", "bob"), {})
+    room.leave(peer, "1")
     await settle()
     assert other.events("presence_diff")[-1][4]["leaves"].keys() == {"u1"}
-    room.post(Leave(other, "1"))
+    room.leave(other, "1")
     await settle()
     assert room.member_count == 0 and room.online == 0 and room.empty_since is not None
 
@@ -97,22 +67,22 @@ async def test_a_crash_errors_this_rooms_channels_and_it_goes_on(
     room: Room, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     a, b = RecordingPeer(), RecordingPeer()
-    room.post(Join(a, "1", "1", "u1", "alice"))
-    room.post(Join(b, "2", "2", "u2", "bob"))
+    room.join(a, "1", "1", who("u1", "alice"), {})
+    room.join(b, "2", "2", who("u2", "bob"), {})
     await settle()
 
     def boom(*_: object) -> None:
         raise RuntimeError("bug in typing")
 
-    monkeypatch.setattr(Room, "_typing", boom)
-    room.post(Event(a, "1", "3", "typing", {}))
+    monkeypatch.setitem(CHAT_EVENTS, "typing", boom)
+    room.push(a, "1", "3", "typing", {})
     await settle()
     assert a.ended == [(room.topic, "1", True)] and b.ended == [(room.topic, "2", True)]
     assert room.member_count == 0 and room.online == 0
     monkeypatch.undo()
     # Clients rejoin (phoenix.js does so after phx_error) and the room works again.
-    room.post(Join(a, "4", "4", "u1", "alice"))
-    room.post(Event(a, "4", "5", "new_msg", {"body": "back"}))
+    room.join(a, "4", "4", who("u1", "alice"), {})
+    room.push(a, "4", "5", "new_msg", {"body": "back"})
     await settle()
     assert a.events("new_msg")[-1][4]["body"] == "back"
 
@@ -126,14 +96,14 @@ async def test_a_crash_in_one_room_leaves_other_rooms_alone(
     r1.start()
     r2.start()
     p1, p2 = RecordingPeer(), RecordingPeer()
-    r1.post(Join(p1, "1", "1", "u1", "a"))
-    r2.post(Join(p2, "1", "1", "u2", "b"))
+    r1.join(p1, "1", "1", who("u1", "a"), {})
+    r2.join(p2, "1", "1", who("u2", "b"), {})
     await settle()
-    monkeypatch.setattr(Room, "_new_msg", lambda *_: 1 / 0)
-    r1.post(Event(p1, "1", "2", "new_msg", {"body": "x"}))
+    monkeypatch.setitem(CHAT_EVENTS, "new_msg", lambda *_: 1 / 0)
+    r1.push(p1, "1", "2", "new_msg", {"body": "x"})
     await settle()
     monkeypatch.undo()
-    r2.post(Event(p2, "1", "3", "new_msg", {"body": "fine"}))
+    r2.push(p2, "1", "3", "new_msg", {"body": "fine"})
     await settle()
     assert p1.ended and not p2.ended
     assert p2.events("new_msg")[-1][4]["body"] == "fine"
@@ -149,16 +119,16 @@ async def test_two_nodes_share_messages_and_presence_through_pubsub() -> None:
     ra, rb = Room("cccccccccccc", node_a), Room("cccccccccccc", node_b)
     ra.start()
     alice = RecordingPeer()
-    ra.post(Join(alice, "1", "1", "u1", "alice"))
+    ra.join(alice, "1", "1", who("u1", "alice"), {})
     await asyncio.sleep(0.05)
     rb.start()  # the room opens on node b later: it asks a for its members
     bob = RecordingPeer()
     await asyncio.sleep(0.05)
-    rb.post(Join(bob, "1", "1", "u2", "bob"))
+    rb.join(bob, "1", "1", who("u2", "bob"), {})
     await asyncio.sleep(0.05)
     assert set(bob.events("presence_state")[-1][4]) == {"u1", "u2"}
     assert "u2" in alice.events("presence_diff")[-1][4]["joins"]
-    ra.post(Event(alice, "1", "2", "new_msg", {"body": "across"}))
+    ra.push(alice, "1", "2", "new_msg", {"body": "across"})
     await asyncio.sleep(0.05)
     assert bob.events("new_msg")[-1][4]["body"] == "across"
     assert len(alice.events("new_msg")) == 1  # no echo from b

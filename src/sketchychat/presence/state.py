@@ -1,6 +1,6 @@
 """Presence of one topic: keys with one meta per joined channel (pure).
 
-Shapes follow Phoenix Presence (reference §4.1) so phoenix.js ``Presence``
+Shapes follow Phoenix Presence (protocol.md §4.1) so phoenix.js ``Presence``
 works unchanged: ``{key: {"metas": [meta, ...]}}`` where each meta carries a
 unique ``phx_ref``; diffs are ``{"joins": …, "leaves": …}``. Every entry also
 records the node that owns it, so a node that dies can be dropped whole.
@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Diff", "Entry", "PresenceState", "make_ref"]
+__all__ = ["Diff", "Entry", "Meta", "PresenceState", "make_ref"]
 
 Meta = dict[str, Any]
 
@@ -21,7 +21,7 @@ Meta = dict[str, Any]
 def make_ref(now_ns: int, node_hash: int, counter: int) -> str:
     """16 URL-safe characters, unique per track and roughly time-ordered.
 
-    The layout of phoenix_pubsub's ``random_ref`` (reference §4.3): 64-bit
+    The layout of phoenix_pubsub's ``random_ref`` (protocol.md §4.3): 64-bit
     time, 16-bit node hash, 16-bit counter.
     """
     raw = struct.pack(">QHH", now_ns & 0xFFFF_FFFF_FFFF_FFFF, node_hash & 0xFFFF, counter & 0xFFFF)

@@ -1,7 +1,8 @@
-"""What a room needs from a connection that joined it.
+"""What a room needs from whoever joined it: the room ↔ peer contract.
 
-The runtime's WebSocket connection satisfies this structurally, so rooms
-never import transports (and a long-poll session could satisfy it too).
+The Phoenix socket satisfies it structurally, whatever transport carries it, so
+rooms never import sockets or transports. ``deliver`` is the fan-out hot path:
+the room hands every member the same :class:`~sketchychat.protocol.broadcast.Broadcast`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ class Peer(Protocol):
         ...
 
     def send(self, frame: Frame) -> None:
-        """Queue a frame meant for this connection only (a reply, a push)."""
+        """Queue a frame meant for this peer only (a reply, a push)."""
         ...
 
     def join_resolved(self, topic: str, join_ref: str | None, ok: bool) -> None:

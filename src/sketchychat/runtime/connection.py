@@ -23,7 +23,6 @@ from sketchychat.protocol.commands import Command, Join, Leave, Reply, Route, Se
 from sketchychat.protocol.message import Frame
 from sketchychat.protocol.serializer import DecodeError, Serializer
 from sketchychat.protocol.session import Session
-from sketchychat.rooms import room as room_items
 from sketchychat.rooms.codes import ROOM_TOPIC_PREFIX, topic_code
 from sketchychat.rooms.registry import RoomRegistry
 from sketchychat.rooms.room import Room
@@ -175,7 +174,7 @@ class Connection(asyncio.Protocol):
             elif isinstance(cmd, Leave):
                 room = self._room(cmd.topic)
                 if room is not None:
-                    room.post(room_items.Leave(self, cmd.join_ref))
+                    room.leave(self, cmd.join_ref)
 
     def _room(self, topic: str) -> Room | None:
         code = topic_code(topic)
@@ -192,8 +191,7 @@ class Connection(asyncio.Protocol):
                 cmd.join_ref, cmd.ref, cmd.topic, "error", {"reason": reason, "message": message}))
             self._run(self._session.join_failed(cmd.topic, cmd.join_ref))
             return
-        ident = self.identity
-        room.post(room_items.Join(self, cmd.join_ref, cmd.ref, ident.user_id, ident.nickname))
+        room.join(self, cmd.join_ref, cmd.ref, self.identity, cmd.payload)
 
     def _route(self, cmd: Route) -> None:
         room = self._room(cmd.topic)
@@ -201,7 +199,7 @@ class Connection(asyncio.Protocol):
             self.send(self.serializer.encode_reply(
                 None, cmd.ref, cmd.topic, "error", {"reason": "unmatched topic"}))
             return
-        room.post(room_items.Event(self, cmd.join_ref, cmd.ref, cmd.event, cmd.payload))
+        room.push(self, cmd.join_ref, cmd.ref, cmd.event, cmd.payload)
 
     # -- rooms call these (rooms.peer.Peer) --------------------------------
 
