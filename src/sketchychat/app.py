@@ -24,11 +24,16 @@ from sketchychat.pubsub.memory import MemoryAdapter
 from sketchychat.rooms.codes import RoomCodes
 from sketchychat.rooms.registry import RoomRegistry
 from sketchychat.rooms.room import RoomLimits
-from sketchychat.runtime.connection import SocketContext
-from sketchychat.runtime.flusher import Flusher
+from sketchychat.sockets.connect import Connector
+from sketchychat.sockets.phoenix import SocketContext
+from sketchychat.transport.flusher import Flusher
 from sketchychat.transport.http import Request, Response
 from sketchychat.transport.server import HttpProtocol, HttpServerContext
-from sketchychat.transport.websocket import WebSocketEndpoint
+from sketchychat.transport.websocket import (
+    WebSocketEndpoint,
+    WebSocketOptions,
+    phoenix_application,
+)
 from sketchychat.web.routes import Health, build_router, not_found_page
 from sketchychat.websocket.frames import CloseCode
 
@@ -75,9 +80,9 @@ class Node:
         while True:
             await asyncio.sleep(period)
             now = time.monotonic()
-            for conn in list(self.sockets.connections):
-                if now - conn.last_seen >= idle:
-                    conn.close(int(CloseCode.GOING_AWAY), "idle timeout")
+            for sock in list(self.sockets.sockets):
+                if now - sock.last_seen >= idle:
+                    sock.close(int(CloseCode.GOING_AWAY), "idle timeout")
             for http in list(self.http.connections or ()):
                 if now - http.last_seen >= _HTTP_KEEPALIVE:
                     http.close_idle()
@@ -86,8 +91,8 @@ class Node:
         """Stop accepting, tell clients to reconnect elsewhere (1012), then tear down."""
         if self.server is not None:
             self.server.close()
-        for conn in list(self.sockets.connections):
-            conn.close(int(CloseCode.SERVICE_RESTART), "server restart")
+        for sock in list(self.sockets.sockets):
+            sock.close(int(CloseCode.SERVICE_RESTART), "server restart")
         for http in list(self.http.connections or ()):
             http.close_idle()
         deadline = time.monotonic() + _DRAIN_SECONDS
@@ -96,7 +101,7 @@ class Node:
             # A socket whose Close is on the wire is done: its client closes TCP when
             # it likes, and nothing more needs saying before we say goodbye to peers.
             draining = bool(self.http.connections) or not all(
-                conn.settled for conn in self.sockets.connections)
+                sock.settled for sock in self.sockets.sockets)
             await asyncio.sleep(0.02)
         for task in self.tasks:
             task.cancel()
@@ -122,10 +127,10 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
     registry = RoomRegistry(codes, pubsub, idle_timeout=settings.room_idle_timeout,
                             limits=RoomLimits(max_body_length=settings.max_body_length),
                             directory=cluster.directory if cluster is not None else None)
-    loop = asyncio.get_running_loop()
-    sockets = SocketContext(
-        registry=registry, flusher=Flusher(loop), max_channels=settings.max_channels,
-        max_frame_size=settings.max_frame_size, outbox_limit=settings.outbox_limit,
+    sockets = SocketContext(registry=registry, max_channels=settings.max_channels)
+    websocket = WebSocketOptions(
+        flusher=Flusher(asyncio.get_running_loop()), max_frame_size=settings.max_frame_size,
+        outbox_limit=settings.outbox_limit,
     )
     signer = TokenSigner(secret, settings.token_ttl)
     health = Health()
@@ -144,7 +149,8 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
         return await handler(request)
 
     http = HttpServerContext(
-        handle=handle, upgrade=WebSocketEndpoint(sockets, signer),
+        handle=handle,
+        upgrade=WebSocketEndpoint(websocket, Connector(signer), phoenix_application(sockets)),
         max_body=settings.max_http_body, request_timeout=settings.request_timeout,
         connections=set(),
     )

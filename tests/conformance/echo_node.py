@@ -2,9 +2,10 @@
 
 ``python -m tests.conformance.echo_node PORT MAX_FRAME_SIZE`` serves
 ``/socket/websocket`` exactly as ``sketchychat serve`` does (uvloop) — the HTTP
-edge, the token check, the frame parser and its limits, the close handshake —
-except that a complete message goes straight back to its sender instead of into
-the Phoenix socket (text as text, binary as binary). It prints the URL to
+edge, the connect step, the WebSocket transport with its frame parser, limits,
+outbox and closing handshake — except for the application the transport feeds:
+:class:`Echo` instead of the Phoenix socket, so a complete message goes straight
+back to its sender (text as text, binary as binary). It prints the URL to
 fuzz, token included, once it listens.
 """
 
@@ -16,20 +17,37 @@ import sys
 import time
 
 from sketchychat.app import build_node
-from sketchychat.auth.tokens import TokenSigner
+from sketchychat.auth.tokens import Identity, TokenSigner
 from sketchychat.config import Settings
 from sketchychat.protocol.message import Frame
-from sketchychat.runtime.connection import Connection
-from sketchychat.transport.websocket import WebSocketEndpoint
+from sketchychat.protocol.serializer import Serializer
+from sketchychat.sockets.connect import Connector
+from sketchychat.sockets.transport import Receiver, Transport
+from sketchychat.transport.flusher import Flusher
+from sketchychat.transport.websocket import WebSocketEndpoint, WebSocketOptions
 
 SECRET = "autobahn-conformance-" + "x" * 32
 
 
-class EchoConnection(Connection):
-    """A Connection whose application step echoes each message."""
+class Echo:
+    """What replaces the Phoenix socket on each WebSocket: every message straight back."""
 
-    def _message(self, data: bytes, *, binary: bool) -> None:
-        self.send(Frame(binary, data))
+    def __init__(self, transport: Transport) -> None:
+        self._transport = transport
+        self.last_seen = time.monotonic()
+
+    def receive(self, data: bytes, *, binary: bool) -> None:
+        self._transport.send(Frame(binary, data))
+
+    def ended(self) -> None:
+        pass
+
+    def lost(self) -> None:
+        pass
+
+
+def echo(transport: Transport, _serializer: Serializer, _identity: Identity) -> Receiver:
+    return Echo(transport)
 
 
 async def serve(port: int, max_frame_size: int) -> None:
@@ -41,7 +59,9 @@ async def serve(port: int, max_frame_size: int) -> None:
                         outbox_limit=outbox).validate()
     node = build_node(settings)
     signer = TokenSigner(SECRET, settings.token_ttl)
-    node.http.upgrade = WebSocketEndpoint(node.sockets, signer, EchoConnection)
+    options = WebSocketOptions(Flusher(asyncio.get_running_loop()), settings.max_frame_size,
+                               settings.outbox_limit)
+    node.http.upgrade = WebSocketEndpoint(options, Connector(signer), echo)
     await node.start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

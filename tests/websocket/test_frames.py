@@ -781,3 +781,12 @@ def test_websockets_reads_our_close_frames(code: int, reason: str) -> None:
     close = WsClose.parse(bytes(frame.data))
     assert close.code == code
     assert reason.encode("utf-8", "replace").startswith(close.reason.encode())
+
+
+def test_closing_the_parser_drops_a_message_in_progress() -> None:
+    parser = FrameParser(MAX)
+    parser.feed(client_frame(BINARY, b"x" * 10_000, fin=False) + client_frame(CONT, b"y")[:4])
+    assert parser.buffered > 10_000
+    parser.close()
+    assert parser.buffered == 0
+    assert parser.feed(client_frame(TEXT, b"after")) == []

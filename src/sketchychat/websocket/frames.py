@@ -334,6 +334,10 @@ class FrameParser:
                 self._buf = bytearray(chunk[pos:])
         return events
 
+    def close(self) -> None:
+        """The connection is gone: drop whatever was buffered, parse nothing more."""
+        self._finish()
+
     def _finish(self) -> None:
         """Stop parsing for good and drop whatever was buffered."""
         self._done = True

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sketchychat.runtime.flusher import Flusher
+from sketchychat.transport.flusher import Flusher
 
 
 class Conn:

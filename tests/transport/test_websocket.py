@@ -1,4 +1,7 @@
-"""Connection's outbox policy and frame handling, over an in-memory transport."""
+"""The WebSocket transport: outbox policy, frames and closing, over an in-memory TCP transport.
+
+The receiver is the real Phoenix socket, so these also show the two working together.
+"""
 
 from __future__ import annotations
 
@@ -17,8 +20,9 @@ from sketchychat.pubsub.base import PubSub
 from sketchychat.pubsub.memory import MemoryAdapter
 from sketchychat.rooms.codes import RoomCodes
 from sketchychat.rooms.registry import RoomRegistry
-from sketchychat.runtime.connection import Connection, SocketContext
-from sketchychat.runtime.flusher import Flusher
+from sketchychat.sockets.phoenix import PhoenixSocket, SocketContext
+from sketchychat.transport.flusher import Flusher
+from sketchychat.transport.websocket import WebSocketOptions, WebSocketTransport
 
 
 class MemoryTransport(asyncio.Transport):
@@ -90,14 +94,15 @@ async def ctx() -> AsyncIterator[SocketContext]:
     pubsub = PubSub("n1", MemoryAdapter())
     await pubsub.start()
     registry = RoomRegistry(RoomCodes("k" * 32), pubsub, idle_timeout=60)
-    yield SocketContext(registry=registry, flusher=Flusher(asyncio.get_running_loop()),
-                        outbox_limit=10_000)
+    yield SocketContext(registry=registry)
     await registry.stop()
 
 
-def connect(ctx: SocketContext) -> tuple[Connection, MemoryTransport]:
+def connect(ctx: SocketContext) -> tuple[WebSocketTransport, MemoryTransport]:
     transport = MemoryTransport()
-    conn = Connection(ctx, transport, V2_JSON, Identity("u1", "alice", 2**40))
+    opts = WebSocketOptions(Flusher(asyncio.get_running_loop()), outbox_limit=10_000)
+    conn = WebSocketTransport(opts, transport)
+    conn.receiver = PhoenixSocket(ctx, conn, V2_JSON, Identity("u1", "alice", 2**40), now=0.0)
     return conn, transport
 
 
@@ -186,4 +191,45 @@ async def test_losing_the_socket_leaves_every_room(ctx: SocketContext) -> None:
     assert room.online == 1
     conn.connection_lost(None)
     await asyncio.sleep(0.01)
-    assert room.online == 0 and conn not in ctx.connections
+    assert room.online == 0 and conn.receiver not in ctx.sockets
+
+
+async def test_a_broadcast_is_framed_once_for_every_websocket(ctx: SocketContext) -> None:
+    (a, ta), (b, tb) = connect(ctx), connect(ctx)
+    shared = Broadcast(Frame(False, b'[null,null,"room:x","new_msg",{"n":1}]'))
+    assert shared.ws_frame is None
+    a.deliver(shared)
+    framed = shared.ws_frame
+    assert framed is not None
+    b.deliver(shared)
+    assert shared.ws_frame is framed  # built by the first transport, reused by the second
+    await asyncio.sleep(0)
+    assert ta.writes == tb.writes == [framed]
+
+
+async def test_the_receiver_hears_when_the_socket_ends_and_when_it_is_gone(
+    ctx: SocketContext,
+) -> None:
+    conn, transport = connect(ctx)
+    heard: list[str] = []
+
+    class Listener:
+        last_seen = 0.0
+
+        def receive(self, data: bytes, *, binary: bool) -> None:
+            heard.append(f"{'binary' if binary else 'text'}:{data.decode()}")
+
+        def ended(self) -> None:
+            heard.append("ended")
+
+        def lost(self) -> None:
+            heard.append("lost")
+
+    conn.receiver = Listener()
+    conn.data_received(masked(b"hi") + masked(b"yo", opcode=2))
+    assert conn.receiver.last_seen > 0
+    conn.close(1001, "bye")
+    conn.data_received(masked(b"ignored"))  # nothing is read once closing
+    conn.connection_lost(None)
+    assert heard == ["text:hi", "binary:yo", "ended", "lost"]
+    assert transport.eof and conn.settled

@@ -3,7 +3,8 @@
 Queuing a frame is a list append; the first frame queued for a connection in
 a turn registers it here, and one ``call_soon`` per turn (not per connection)
 writes each dirty connection's frames with a single ``transport.write``.
-This is what took Python past Node in ``shared/reference/perf-spike.md``.
+Measured before the stack was chosen: about 600k deliveries/s against 150k
+for one write per frame (``docs/design.md``).
 """
 
 from __future__ import annotations

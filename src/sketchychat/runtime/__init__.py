@@ -1,1 +1,0 @@
-"""The asyncio runtime: connections, their outboxes, and write coalescing."""
