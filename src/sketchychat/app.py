@@ -68,14 +68,14 @@ class Node:
         loop = asyncio.get_running_loop()
         s = self.settings
         self.server = await loop.create_server(
-            lambda: HttpProtocol(self.http), s.host, s.port, backlog=4096,
-            reuse_port=s.workers > 1,
+            lambda: HttpProtocol(self.http), s.http.host, s.http.port, backlog=4096,
+            reuse_port=s.cluster.workers > 1,
         )
         self.tasks.append(loop.create_task(self._sweep_idle()))
 
     async def _sweep_idle(self) -> None:
         """Contract §3: a connection that sends nothing for ``idle_timeout`` is closed."""
-        idle = self.settings.idle_timeout
+        idle = self.settings.socket.idle_timeout
         period = max(0.05, min(idle / 4, 5.0))
         while True:
             await asyncio.sleep(period)
@@ -113,26 +113,26 @@ class Node:
 
 
 def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
-    secret = settings.secret
+    secret = settings.auth.secret
     if not secret:
         raise ConfigError("build_node needs a secret (run() generates one)")
     # A fresh id per process start: a restarted node is a new peer (issue #4).
     node_id = "n" + secrets.token_hex(6)
     cluster = None
-    if adapter is None and settings.redis_url:
+    if adapter is None and settings.cluster.redis_url:
         pubsub, cluster = _clustered(settings, node_id)
     else:
         pubsub = PubSub(node_id, adapter or MemoryAdapter())
     codes = RoomCodes(secret)
-    registry = RoomRegistry(codes, pubsub, idle_timeout=settings.room_idle_timeout,
-                            limits=RoomLimits(max_body_length=settings.max_body_length),
+    registry = RoomRegistry(codes, pubsub, idle_timeout=settings.rooms.room_idle_timeout,
+                            limits=RoomLimits(max_body_length=settings.rooms.max_body_length),
                             directory=cluster.directory if cluster is not None else None)
-    sockets = SocketContext(registry=registry, max_channels=settings.max_channels)
+    sockets = SocketContext(registry=registry, max_channels=settings.socket.max_channels)
     websocket = WebSocketOptions(
-        flusher=Flusher(asyncio.get_running_loop()), max_frame_size=settings.max_frame_size,
-        outbox_limit=settings.outbox_limit,
+        flusher=Flusher(asyncio.get_running_loop()), max_frame_size=settings.socket.max_frame_size,
+        outbox_limit=settings.socket.outbox_limit,
     )
-    signer = TokenSigner(secret, settings.token_ttl)
+    signer = TokenSigner(secret, settings.auth.token_ttl)
     health = Health()
     if cluster is not None:
         health.checks["redis"] = cluster.problem
@@ -151,7 +151,7 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
     http = HttpServerContext(
         handle=handle,
         upgrade=WebSocketEndpoint(websocket, Connector(signer), phoenix_application(sockets)),
-        max_body=settings.max_http_body, request_timeout=settings.request_timeout,
+        max_body=settings.http.max_http_body, request_timeout=settings.http.request_timeout,
         connections=set(),
     )
     return Node(settings, pubsub, registry, sockets, http, health, cluster)
@@ -165,11 +165,11 @@ def _clustered(settings: Settings, node_id: str) -> tuple[PubSub, Cluster]:
     except ImportError as exc:
         raise ConfigError(
             "--redis-url needs the redis extra: pip install 'sketchychat[redis]'") from exc
-    adapter = RedisAdapter(settings.redis_url, namespace=settings.redis_namespace)
+    adapter = RedisAdapter(settings.cluster.redis_url, namespace=settings.cluster.redis_namespace)
     pubsub = PubSub(node_id, adapter)
-    cluster = Cluster(pubsub, adapter, interval=settings.heartbeat_interval,
-                      down_timeout=settings.node_down_timeout,
-                      idle_timeout=settings.room_idle_timeout)
+    cluster = Cluster(pubsub, adapter, interval=settings.cluster.heartbeat_interval,
+                      down_timeout=settings.cluster.node_down_timeout,
+                      idle_timeout=settings.rooms.room_idle_timeout)
     return pubsub, cluster
 
 
@@ -180,7 +180,7 @@ def _redacted(url: str) -> str:
 
 async def run(settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM; returns the process exit code."""
-    if not settings.secret:
+    if not settings.auth.secret:
         settings = settings.replace(secret=secrets.token_urlsafe(32))
         log.warning("no SKETCHYCHAT_SECRET set: generated a random one; tokens will not "
                     "survive a restart and nodes cannot share it")
@@ -191,11 +191,12 @@ async def run(settings: Settings) -> int:
         return 2
     if node.cluster is not None:
         log.info("node %s joining cluster %r via %s", node.pubsub.node_id,
-                 settings.redis_namespace, _redacted(settings.redis_url))
+                 settings.cluster.redis_namespace, _redacted(settings.cluster.redis_url))
     try:
         await node.start()
     except OSError as exc:
-        log.error("cannot listen on %s:%s: %s", settings.host, settings.port, exc.strerror)
+        http = settings.http
+        log.error("cannot listen on %s:%s: %s", http.host, http.port, exc.strerror)
         await node.stop()
         return 1
     stop = asyncio.Event()
@@ -206,7 +207,8 @@ async def run(settings: Settings) -> int:
     if supervisor is not None:
         node.tasks.append(loop.create_task(_stop_when_orphaned(supervisor, stop)))
     try:
-        _announce(f"SketchyChat listening on http://{settings.host}:{settings.port}", stop)
+        _announce(f"SketchyChat listening on http://{settings.http.host}:{settings.http.port}",
+                  stop)
         await stop.wait()
         log.info("shutting down: closing connections with 1012 so clients reconnect")
     finally:

@@ -12,7 +12,7 @@ from typing import Any
 from sketchychat import __version__
 from sketchychat.app import run
 from sketchychat.cluster.workers import WORKER_ENV
-from sketchychat.config import ConfigError, Settings, load_settings
+from sketchychat.config import OPTIONS, ConfigError, Settings, load_settings
 from sketchychat.log import configure
 
 __all__ = ["main"]
@@ -25,28 +25,17 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser(
         "serve", help="run the server (in memory, one process, by default)",
-        description="Every option also reads SKETCHYCHAT_<NAME>, e.g. SKETCHYCHAT_PORT=4001. "
-                    "The secret is read only from SKETCHYCHAT_SECRET.")
-    serve.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, help="port to listen on (default 4000)")
-    serve.add_argument("--redis-url", help="redis://… to share rooms with other nodes")
-    serve.add_argument("--redis-namespace",
-                       help="prefix of the cluster's Redis keys and channels (default sketchychat)")
-    serve.add_argument("--workers", type=int, help="processes on one port (needs --redis-url)")
-    serve.add_argument("--node-down-timeout", type=float, metavar="SECONDS",
-                       help="a silent node's members leave after this long (default 15)")
-    serve.add_argument("--log-level", choices=["debug", "info", "warning", "error"])
-    serve.add_argument("--room-idle-timeout", type=float, metavar="SECONDS",
-                       help="an empty room expires after this long (default 1800)")
-    serve.add_argument("--idle-timeout", type=float, metavar="SECONDS",
-                       help="close sockets silent for this long (default 60)")
-    serve.add_argument("--request-timeout", type=float, metavar="SECONDS",
-                       help="time to send a whole HTTP request or WebSocket handshake; "
-                            "slower clients get 408 (default 10)")
-    serve.add_argument("--max-frame-size", type=int, metavar="BYTES",
-                       help="largest WebSocket message (default 1048576)")
-    serve.add_argument("--max-body-length", type=int, metavar="CHARS",
-                       help="longest chat message (default 4000)")
+        description="Every option also reads SKETCHYCHAT_<NAME>, e.g. SKETCHYCHAT_PORT=4001; "
+                    "an unknown SKETCHYCHAT_* variable stops the start. The secret is read "
+                    "only from SKETCHYCHAT_SECRET.")
+    for option in OPTIONS:
+        if not option.flag:
+            continue
+        default = option.default_text or option.default
+        serve.add_argument(
+            option.flag_name, dest=option.name, type=option.kind,
+            choices=option.choices or None, metavar=option.unit or None,
+            help=f"{option.help} (default {default}; {option.env})")
     return parser
 
 
@@ -59,10 +48,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sketchychat: configuration error: {exc}", file=sys.stderr)
         return 2
     configure(settings.log_level)
-    if settings.workers > 1 and not os.environ.get(WORKER_ENV):
+    if settings.cluster.workers > 1 and not os.environ.get(WORKER_ENV):
         from sketchychat.cluster.workers import supervise
 
-        return supervise(settings.workers, sys.argv[1:] if argv is None else argv)
+        return supervise(settings.cluster.workers, sys.argv[1:] if argv is None else argv)
     return _serve(settings)
 
 

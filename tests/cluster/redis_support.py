@@ -1,7 +1,7 @@
 """Real Redis for tests: the machine's shared one, or a throwaway server we can restart.
 
 Tests that need Redis skip when it does not answer, unless
-``SKETCHYCHAT_REQUIRE_ALL=1`` (then they fail). Every test gets its own
+``SKETCHYCHAT_TEST_REQUIRE_ALL=1`` (then they fail). Every test gets its own
 namespace, so parallel runs and leftovers never collide.
 """
 
@@ -26,8 +26,8 @@ SHARED_URL = os.environ.get("SKETCHYCHAT_TEST_REDIS_URL", "redis://127.0.0.1:637
 
 
 def _missing(why: str) -> None:
-    if os.environ.get("SKETCHYCHAT_REQUIRE_ALL") == "1":
-        pytest.fail(f"Redis is required (SKETCHYCHAT_REQUIRE_ALL=1): {why}")
+    if os.environ.get("SKETCHYCHAT_TEST_REQUIRE_ALL") == "1":
+        pytest.fail(f"Redis is required (SKETCHYCHAT_TEST_REQUIRE_ALL=1): {why}")
     pytest.skip(f"no Redis: {why}")
 
 

@@ -10,9 +10,9 @@ SECRET = {"SKETCHYCHAT_SECRET": "s" * 32, "SKETCHYCHAT_REDIS_URL": "redis://127.
 
 
 def test_cluster_defaults_detect_a_dead_node_within_thirty_seconds() -> None:
-    s = load_settings({}, environ=SECRET)
-    assert s.node_down_timeout <= 30 and s.heartbeat_interval * 2 <= s.node_down_timeout
-    assert s.redis_namespace == "sketchychat"
+    c = load_settings({}, environ=SECRET).cluster
+    assert c.node_down_timeout <= 30 and c.heartbeat_interval * 2 <= c.node_down_timeout
+    assert c.redis_namespace == "sketchychat"
 
 
 @pytest.mark.parametrize(

@@ -17,7 +17,7 @@ def node() -> str:
     exe = shutil.which("node")
     npm = shutil.which("npm")
     if exe is None or npm is None:
-        if os.environ.get("SKETCHYCHAT_REQUIRE_ALL") == "1":
+        if os.environ.get("SKETCHYCHAT_TEST_REQUIRE_ALL") == "1":
             pytest.fail("node and npm are required for the phoenix.js compatibility suite")
         pytest.skip("node/npm not installed: the phoenix.js compatibility suite cannot run")
     if not (HERE / "node_modules" / "phoenix" / "package.json").exists():

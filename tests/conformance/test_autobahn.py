@@ -7,8 +7,8 @@ Only the application step is replaced, by an echo (``echo_node.py``).
 
 ``wstest`` is Python 2.7 only. It is installed once, from pinned versions
 (``autobahn-requirements.txt``), into ``~/.cache/sketchychat/autobahn``
-(``SKETCHYCHAT_AUTOBAHN_HOME`` moves it). A machine without Python 2.7 skips
-this suite, unless ``SKETCHYCHAT_REQUIRE_ALL=1``.
+(``SKETCHYCHAT_TEST_AUTOBAHN_HOME`` moves it). A machine without Python 2.7 skips
+this suite, unless ``SKETCHYCHAT_TEST_REQUIRE_ALL=1``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ pytestmark = pytest.mark.conformance
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 REQUIREMENTS = HERE / "autobahn-requirements.txt"
-HOME = Path(os.environ.get("SKETCHYCHAT_AUTOBAHN_HOME",
+HOME = Path(os.environ.get("SKETCHYCHAT_TEST_AUTOBAHN_HOME",
                            Path.home() / ".cache" / "sketchychat" / "autobahn"))
 
 #: What a case may report. NON-STRICT is how Autobahn marks a correct answer that

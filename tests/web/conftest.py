@@ -2,7 +2,7 @@
 
 Never downloads a browser: Chromium comes from the system package (``apt-get install
 chromium``). Without it, or without the ``playwright`` package, browser tests are skipped
-with the reason, unless ``SKETCHYCHAT_REQUIRE_ALL=1`` turns the skip into a failure.
+with the reason, unless ``SKETCHYCHAT_TEST_REQUIRE_ALL=1`` turns the skip into a failure.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ if TYPE_CHECKING:
         ViewportSize,
     )
 
-REQUIRE_ALL = os.environ.get("SKETCHYCHAT_REQUIRE_ALL") == "1"
+REQUIRE_ALL = os.environ.get("SKETCHYCHAT_TEST_REQUIRE_ALL") == "1"
 CHROMIUM_CANDIDATES = (
-    os.environ.get("SKETCHYCHAT_CHROMIUM", ""),
+    os.environ.get("SKETCHYCHAT_TEST_CHROMIUM", ""),
     "/usr/bin/chromium",
     "/usr/bin/chromium-browser",
 )
@@ -47,7 +47,7 @@ CHROMIUM_ARGS = [
 
 def _missing(reason: str) -> None:
     if REQUIRE_ALL:
-        pytest.fail(f"{reason} (SKETCHYCHAT_REQUIRE_ALL=1)")
+        pytest.fail(f"{reason} (SKETCHYCHAT_TEST_REQUIRE_ALL=1)")
     pytest.skip(reason)
 
 
@@ -181,8 +181,8 @@ def web_server() -> Iterator[ServerProcess]:
 
 @pytest.fixture
 def screenshot_dir(tmp_path: Path) -> Path:
-    """Where screenshots go: ``SKETCHYCHAT_SCREENSHOTS_DIR`` (e.g. docs/screenshots) or tmp."""
-    target = os.environ.get("SKETCHYCHAT_SCREENSHOTS_DIR")
+    """Where screenshots go: ``SKETCHYCHAT_TEST_SCREENSHOTS_DIR`` (e.g. docs/screenshots) or tmp."""
+    target = os.environ.get("SKETCHYCHAT_TEST_SCREENSHOTS_DIR")
     path = Path(target) if target else tmp_path / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path

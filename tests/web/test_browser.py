@@ -532,7 +532,7 @@ def test_copy_link_puts_the_room_url_on_the_clipboard(
 
 
 def test_screenshots(web_server: ServerProcess, browsing: Browsing, screenshot_dir: Path) -> None:
-    """The main screens, for the README (set SKETCHYCHAT_SCREENSHOTS_DIR=docs/screenshots)."""
+    """The main screens, for the README (set SKETCHYCHAT_TEST_SCREENSHOTS_DIR=docs/screenshots)."""
     expect = _expect()
     base = web_server.url
     desktop = {"width": 1200, "height": 760}

@@ -24,7 +24,7 @@ from sketchychat.web import pages
 STATIC = Path(str(resources.files("sketchychat.web").joinpath("static")))
 TEMPLATES = ("index.html", "room.html", "gone.html")
 ROOM_CODE = "k7m2p9qrstvw"
-REQUIRE_ALL = os.environ.get("SKETCHYCHAT_REQUIRE_ALL") == "1"
+REQUIRE_ALL = os.environ.get("SKETCHYCHAT_TEST_REQUIRE_ALL") == "1"
 #: What the routes pass: the room page its code, the gone page (expired room, or 404) its words.
 VALUES = {"room_code": ROOM_CODE, "title": "Room expired", "heading": "This room has expired",
           "text": "It may never have existed."}
@@ -302,7 +302,7 @@ _NODE = shutil.which("node")
 def _run_node(tmp_path: Path, script: str) -> None:
     if _NODE is None:
         if REQUIRE_ALL:
-            pytest.fail("node is not installed (SKETCHYCHAT_REQUIRE_ALL=1)")
+            pytest.fail("node is not installed (SKETCHYCHAT_TEST_REQUIRE_ALL=1)")
         pytest.skip("node is not installed")
     prelude = f'const STATIC = {str(STATIC.as_uri())!r};\n'
     path = tmp_path / "test.mjs"
@@ -318,7 +318,7 @@ def _run_node(tmp_path: Path, script: str) -> None:
 def test_js_module_parses(name: str) -> None:
     if _NODE is None:
         if REQUIRE_ALL:
-            pytest.fail("node is not installed (SKETCHYCHAT_REQUIRE_ALL=1)")
+            pytest.fail("node is not installed (SKETCHYCHAT_TEST_REQUIRE_ALL=1)")
         pytest.skip("node is not installed")
     proc = subprocess.run(
         [_NODE, "--check", str(STATIC / "js" / name)],
