@@ -1,4 +1,4 @@
-"""``negotiate()``: the serializer for a ``vsn`` query value (reference §1.1)."""
+"""``negotiate()``: the serializer for a ``vsn`` query value (protocol.md §1.1)."""
 
 from __future__ import annotations
 

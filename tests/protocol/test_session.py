@@ -1,4 +1,4 @@
-"""The per-connection channel state machine (Phoenix ``socket.ex`` handle_in, reference §3)."""
+"""The per-connection channel state machine (Phoenix ``socket.ex`` handle_in, protocol.md §3)."""
 
 from __future__ import annotations
 

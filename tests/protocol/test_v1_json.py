@@ -1,4 +1,4 @@
-"""V1 serializer: JSON objects in, objects without join_ref out (reference §2.2)."""
+"""V1 serializer: JSON objects in, objects without join_ref out (protocol.md §2.2)."""
 
 from __future__ import annotations
 

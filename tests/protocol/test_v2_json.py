@@ -1,6 +1,6 @@
 """V2 serializer: golden frames (exact bytes), decoding, and round trips.
 
-Frames quoted from ``reference/phoenix-protocol.md`` §2.1 and §8 (the traced
+Frames as ``docs/protocol.md`` §2.1 quotes them (the traced
 session between phoenix.js 1.8.16 and a test server) are used verbatim.
 """
 

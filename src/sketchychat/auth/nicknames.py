@@ -1,4 +1,4 @@
-"""Nickname rules (contract §2): trimmed, 1 to 32 characters, no control characters."""
+"""Nickname rules (contract.md §2): trimmed, 1 to 32 characters, no control characters."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Signed, expiring session tokens carrying a user id and a nickname.
 
 Shape: ``<base64url(JSON claims)>.<base64url(HMAC-SHA256)>`` — only URL-safe
-characters and ``.``, so ``btoa`` of it never yields ``/`` (reference §1.2:
+characters and ``.``, so ``btoa`` of it never yields ``/`` (protocol.md §1.2:
 a ``/`` in the authToken subprotocol makes browsers throw).
 """
 
@@ -35,7 +35,7 @@ def derive_key(secret: str, purpose: str) -> bytes:
 
 
 def new_user_id() -> str:
-    """Opaque, unguessable, URL-safe (contract §2: stable for the token's life)."""
+    """Opaque, unguessable, URL-safe (contract.md §2: stable for the token's life)."""
     return "u_" + secrets.token_urlsafe(12)
 
 

@@ -1,1 +1,1 @@
-"""Presence: who is in a room, in Phoenix Presence shapes (reference §4)."""
+"""Presence: who is in a room, in Phoenix Presence shapes (protocol.md §4)."""

@@ -1,7 +1,7 @@
 """Plain values that cross the Phoenix wire, and the reserved names.
 
 Mirrors ``Phoenix.Socket.Message`` / ``Reply`` / ``Broadcast``: refs and
-join_refs are opaque strings echoed byte for byte (reference §3.2).
+join_refs are opaque strings echoed byte for byte (protocol.md §3.2).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ PHX_CLOSE: Final = "phx_close"
 HEARTBEAT: Final = "heartbeat"
 PHOENIX_TOPIC: Final = "phoenix"
 
-#: A JSON object payload, or raw bytes for a V2 binary push (reference §2.3).
+#: A JSON object payload, or raw bytes for a V2 binary push (protocol.md §2.3).
 Payload = dict[str, Any] | bytes
 
 

@@ -4,7 +4,7 @@ A :class:`Session` knows which topics this connection has joined (or is
 joining) and under which join_ref. Each decoded client message becomes a list
 of :mod:`~sketchychat.protocol.commands` for the runtime to execute in order;
 the runtime reports join outcomes and channel exits back. Section numbers
-refer to ``reference/phoenix-protocol.md``.
+refer to ``docs/protocol.md``.
 """
 
 from __future__ import annotations

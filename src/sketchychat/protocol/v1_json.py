@@ -1,7 +1,7 @@
 """The legacy V1 serializer (``vsn=1.0.0``): one JSON object per frame.
 
 In: ``{"topic", "event", "payload", "ref", "join_ref"?}``; out:
-``{"topic", "event", "payload", "ref"}`` with no join_ref (reference §2.2),
+``{"topic", "event", "payload", "ref"}`` with no join_ref (protocol.md §2.2),
 keys in that order (Phoenix's order is an Erlang map's, so not fixed).
 V1 has no binary layouts: a binary frame carries the same JSON as a text one.
 """
@@ -35,7 +35,7 @@ class V1JSONSerializer:
 
         Phoenix's V1 serializer decodes the JSON whatever the frame type, and
         older clients (``phx-events`` on PyPI, for one) send every message as a
-        binary frame, so ``binary`` changes nothing here (reference §2.2).
+        binary frame, so ``binary`` changes nothing here (protocol.md §2.2).
         """
         try:
             decoded = _loads(data)

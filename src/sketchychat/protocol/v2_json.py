@@ -1,6 +1,6 @@
 """The V2 serializer (``vsn=2.0.0``): JSON arrays and binary frames.
 
-Text frames are ``[join_ref, ref, topic, event, payload]`` (reference §2.1);
+Text frames are ``[join_ref, ref, topic, event, payload]`` (protocol.md §2.1);
 a ``bytes`` payload travels in the asymmetric V2 binary layouts (§2.3).
 
 Output is compact JSON with non-ASCII kept as raw UTF-8, as Phoenix's Jason
@@ -19,7 +19,7 @@ from sketchychat.protocol.serializer import DecodeError
 
 __all__ = ["V2_JSON", "V2JSONSerializer"]
 
-# Kind bytes of the V2 binary layouts (reference §2.3).
+# Kind bytes of the V2 binary layouts (protocol.md §2.3).
 _PUSH: Final = 0
 _REPLY: Final = 1
 _BROADCAST: Final = 2

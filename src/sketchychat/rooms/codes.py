@@ -27,7 +27,7 @@ _RANDOM_LEN = 9
 _CHECK_LEN = 3
 CODE_LENGTH = _RANDOM_LEN + _CHECK_LEN
 _WELL_FORMED = re.compile(f"^[{ALPHABET}]{{{CODE_LENGTH}}}$")
-#: Every topic with this prefix is a room topic (contract §4), whatever follows.
+#: Every topic with this prefix is a room topic (contract.md §4), whatever follows.
 ROOM_TOPIC_PREFIX = "room:"
 
 

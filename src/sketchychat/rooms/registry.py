@@ -1,7 +1,7 @@
 """The live rooms of this node: create, find (or revive), count, expire.
 
 A room lives while anyone is in it; once empty (or never joined) it expires
-after ``room_idle_timeout`` (contract §2). Expired codes are remembered for
+after ``room_idle_timeout`` (contract.md §2). Expired codes are remembered for
 a day so they answer ``not_found``; a code this node's secret issued but
 that it has never seen (it restarted) is revived on join, because people
 reconnecting after a restart are still "in" it.

@@ -26,7 +26,7 @@ class Request:
     @classmethod
     def build(cls, method: str, target: str, headers: dict[str, str], body: bytes) -> Request:
         path, _, raw_query = target.partition("?")
-        # Plug semantics (reference §5.2): when a key repeats, the LAST value wins.
+        # Plug semantics (protocol.md §5.2): when a key repeats, the LAST value wins.
         query = dict(parse_qsl(raw_query, keep_blank_values=True))
         return cls(method, unquote(path), query, headers, body)
 

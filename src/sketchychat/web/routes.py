@@ -1,4 +1,4 @@
-"""HTTP routes: the JSON API (contract §2), the pages and static files."""
+"""HTTP routes: the JSON API (contract.md §2), the pages and static files."""
 
 from __future__ import annotations
 

@@ -149,7 +149,7 @@ const scenarios = {
     };
   },
 
-  // A refused token: the client can only see a failed connection (reference §1.3).
+  // A refused token: the client can only see a failed connection (protocol.md §1.3).
   async refused() {
     const errors = [];
     const sock = connect({ params: { token: "forged.token" }, reconnectAfterMs: () => 60000 });
