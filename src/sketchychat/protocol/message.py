@@ -9,8 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final, NamedTuple
 
-import sketchychat.rooms.registry  # noqa: F401  DELIBERATE upward import: lint-imports must fail
-
 __all__ = [
     "HEARTBEAT",
     "PHOENIX_TOPIC",
