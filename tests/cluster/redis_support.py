@@ -15,9 +15,9 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 
-import pytest
 import redis
 
+from tests.support.needs import missing
 from tests.support.server import free_port
 
 __all__ = ["SHARED_URL", "RedisServer", "namespace", "purge", "require_redis"]
@@ -26,9 +26,7 @@ SHARED_URL = os.environ.get("SKETCHYCHAT_TEST_REDIS_URL", "redis://127.0.0.1:637
 
 
 def _missing(why: str) -> None:
-    if os.environ.get("SKETCHYCHAT_TEST_REQUIRE_ALL") == "1":
-        pytest.fail(f"Redis is required (SKETCHYCHAT_TEST_REQUIRE_ALL=1): {why}")
-    pytest.skip(f"no Redis: {why}")
+    missing(f"no Redis: {why}")
 
 
 def require_redis(url: str = SHARED_URL) -> str:

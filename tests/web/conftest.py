@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import pytest
 
+from tests.support.needs import missing
 from tests.support.server import ServerProcess
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
         ViewportSize,
     )
 
-REQUIRE_ALL = os.environ.get("SKETCHYCHAT_TEST_REQUIRE_ALL") == "1"
 CHROMIUM_CANDIDATES = (
     os.environ.get("SKETCHYCHAT_TEST_CHROMIUM", ""),
     "/usr/bin/chromium",
@@ -45,12 +45,6 @@ CHROMIUM_ARGS = [
 ]
 
 
-def _missing(reason: str) -> None:
-    if REQUIRE_ALL:
-        pytest.fail(f"{reason} (SKETCHYCHAT_TEST_REQUIRE_ALL=1)")
-    pytest.skip(reason)
-
-
 def chromium_path() -> str | None:
     for candidate in CHROMIUM_CANDIDATES:
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
@@ -64,11 +58,11 @@ def browser() -> Iterator[Browser]:
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        _missing("playwright is not installed (pip install playwright; no browser download)")
-        raise  # unreachable: _missing() always raises
+        missing("playwright is not installed (pip install playwright; no browser download)")
+        raise  # unreachable: missing() always raises
     executable = chromium_path()
     if executable is None:
-        _missing("Chromium is not installed (apt-get install chromium)")
+        missing("Chromium is not installed (apt-get install chromium)")
         raise AssertionError("unreachable")
     with sync_playwright() as pw:
         instance = pw.chromium.launch(
