@@ -15,7 +15,11 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 def test_defaults_need_no_configuration() -> None:
     s = load_settings({}, environ={})
     assert (s.http.host, s.http.port, s.auth.secret, s.cluster.redis_url) == (
-        "127.0.0.1", 4000, "", "")
+        "127.0.0.1",
+        4000,
+        "",
+        "",
+    )
     assert s.auth.token_ttl == 86400 and s.rooms.room_idle_timeout == 1800
     assert s.socket.idle_timeout == 60
     assert s.socket.max_frame_size == 1024 * 1024 and s.rooms.max_body_length == 4000
@@ -23,15 +27,24 @@ def test_defaults_need_no_configuration() -> None:
 
 
 def test_environment_variables_set_every_field() -> None:
-    s = load_settings({}, environ={"SKETCHYCHAT_PORT": "4001", "SKETCHYCHAT_IDLE_TIMEOUT": "2.5",
-                                   "SKETCHYCHAT_SECRET": "x" * 20})
+    s = load_settings(
+        {},
+        environ={
+            "SKETCHYCHAT_PORT": "4001",
+            "SKETCHYCHAT_IDLE_TIMEOUT": "2.5",
+            "SKETCHYCHAT_SECRET": "x" * 20,
+        },
+    )
     assert (s.http.port, s.socket.idle_timeout, s.auth.secret) == (4001, 2.5, "x" * 20)
 
 
 def test_every_option_is_read_from_its_variable() -> None:
     for option in OPTIONS:
-        value = {str: "redis://h" if option.name == "redis_url" else "x" * 20, int: "7",
-                 float: "7.5"}[option.kind]
+        value = {
+            str: "redis://h" if option.name == "redis_url" else "x" * 20,
+            int: "7",
+            float: "7.5",
+        }[option.kind]
         if option.choices:
             value = option.choices[0]
         env = {option.env: value, "SKETCHYCHAT_SECRET": "s" * 20}
@@ -92,21 +105,26 @@ def test_settings_are_immutable_and_replaced_by_flat_name() -> None:
 
 
 def _help() -> str:
-    proc = subprocess.run([sys.executable, "-m", "sketchychat", "serve", "--help"],
-                          capture_output=True, text=True, check=True,
-                          env={"COLUMNS": "200", "PATH": ""})
+    proc = subprocess.run(
+        [sys.executable, "-m", "sketchychat", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"COLUMNS": "200", "PATH": ""},
+    )
     return proc.stdout
 
 
 def _readme_rows() -> dict[str, list[str]]:
     text = README.read_text()
-    section = text[text.index("### Settings"):]
-    section = section[:section.index("\n## ")]
+    section = text[text.index("### Settings") :]
+    section = section[: section.index("\n## ")]
     rows = {}
     for line in section.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        envs = re.findall(r"SKETCHYCHAT_[A-Z_]+", cells[0] + " " + (cells[1] if len(cells) > 1
-                                                                      else ""))
+        envs = re.findall(
+            r"SKETCHYCHAT_[A-Z_]+", cells[0] + " " + (cells[1] if len(cells) > 1 else "")
+        )
         if envs and len(cells) >= 4:
             rows[envs[0]] = cells
     return rows

@@ -23,7 +23,14 @@ def test_tracebacks_are_redacted_too() -> None:
     try:
         raise KeyError(code)
     except KeyError:
-        record = logging.LogRecord("sketchychat", logging.ERROR, __file__, 1, "room %s crashed",
-                                   (code,), exc_info=sys.exc_info())
+        record = logging.LogRecord(
+            "sketchychat",
+            logging.ERROR,
+            __file__,
+            1,
+            "room %s crashed",
+            (code,),
+            exc_info=sys.exc_info(),
+        )
     out = RedactingFormatter().format(record)
     assert code not in out and f"{code[:3]}…" in out

@@ -68,7 +68,10 @@ class Node:
         loop = asyncio.get_running_loop()
         s = self.settings
         self.server = await loop.create_server(
-            lambda: HttpProtocol(self.http), s.http.host, s.http.port, backlog=4096,
+            lambda: HttpProtocol(self.http),
+            s.http.host,
+            s.http.port,
+            backlog=4096,
             reuse_port=s.cluster.workers > 1,
         )
         self.tasks.append(loop.create_task(self._sweep_idle()))
@@ -101,7 +104,8 @@ class Node:
             # A socket whose Close is on the wire is done: its client closes TCP when
             # it likes, and nothing more needs saying before we say goodbye to peers.
             draining = bool(self.http.connections) or not all(
-                sock.settled for sock in self.sockets.sockets)
+                sock.settled for sock in self.sockets.sockets
+            )
             await asyncio.sleep(0.02)
         for task in self.tasks:
             task.cancel()
@@ -124,12 +128,17 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
     else:
         pubsub = PubSub(node_id, adapter or MemoryAdapter())
     codes = RoomCodes(secret)
-    registry = RoomRegistry(codes, pubsub, idle_timeout=settings.rooms.room_idle_timeout,
-                            limits=RoomLimits(max_body_length=settings.rooms.max_body_length),
-                            directory=cluster.directory if cluster is not None else None)
+    registry = RoomRegistry(
+        codes,
+        pubsub,
+        idle_timeout=settings.rooms.room_idle_timeout,
+        limits=RoomLimits(max_body_length=settings.rooms.max_body_length),
+        directory=cluster.directory if cluster is not None else None,
+    )
     sockets = SocketContext(registry=registry, max_channels=settings.socket.max_channels)
     websocket = WebSocketOptions(
-        flusher=Flusher(asyncio.get_running_loop()), max_frame_size=settings.socket.max_frame_size,
+        flusher=Flusher(asyncio.get_running_loop()),
+        max_frame_size=settings.socket.max_frame_size,
         outbox_limit=settings.socket.outbox_limit,
     )
     signer = TokenSigner(secret, settings.auth.token_ttl)
@@ -151,7 +160,8 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
     http = HttpServerContext(
         handle=handle,
         upgrade=WebSocketEndpoint(websocket, Connector(signer), phoenix_application(sockets)),
-        max_body=settings.http.max_http_body, request_timeout=settings.http.request_timeout,
+        max_body=settings.http.max_http_body,
+        request_timeout=settings.http.request_timeout,
         connections=set(),
     )
     return Node(settings, pubsub, registry, sockets, http, health, cluster)
@@ -164,12 +174,17 @@ def _clustered(settings: Settings, node_id: str) -> tuple[PubSub, Cluster]:
         from sketchychat.pubsub.redis import RedisAdapter
     except ImportError as exc:
         raise ConfigError(
-            "--redis-url needs the redis extra: pip install 'sketchychat[redis]'") from exc
+            "--redis-url needs the redis extra: pip install 'sketchychat[redis]'"
+        ) from exc
     adapter = RedisAdapter(settings.cluster.redis_url, namespace=settings.cluster.redis_namespace)
     pubsub = PubSub(node_id, adapter)
-    cluster = Cluster(pubsub, adapter, interval=settings.cluster.heartbeat_interval,
-                      down_timeout=settings.cluster.node_down_timeout,
-                      idle_timeout=settings.rooms.room_idle_timeout)
+    cluster = Cluster(
+        pubsub,
+        adapter,
+        interval=settings.cluster.heartbeat_interval,
+        down_timeout=settings.cluster.node_down_timeout,
+        idle_timeout=settings.rooms.room_idle_timeout,
+    )
     return pubsub, cluster
 
 
@@ -182,16 +197,22 @@ async def run(settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM; returns the process exit code."""
     if not settings.auth.secret:
         settings = settings.replace(secret=secrets.token_urlsafe(32))
-        log.warning("no SKETCHYCHAT_SECRET set: generated a random one; tokens will not "
-                    "survive a restart and nodes cannot share it")
+        log.warning(
+            "no SKETCHYCHAT_SECRET set: generated a random one; tokens will not "
+            "survive a restart and nodes cannot share it"
+        )
     try:
         node = build_node(settings)
     except ConfigError as exc:
         log.error("%s", exc)
         return 2
     if node.cluster is not None:
-        log.info("node %s joining cluster %r via %s", node.pubsub.node_id,
-                 settings.cluster.redis_namespace, _redacted(settings.cluster.redis_url))
+        log.info(
+            "node %s joining cluster %r via %s",
+            node.pubsub.node_id,
+            settings.cluster.redis_namespace,
+            _redacted(settings.cluster.redis_url),
+        )
     try:
         await node.start()
     except OSError as exc:
@@ -207,8 +228,9 @@ async def run(settings: Settings) -> int:
     if supervisor is not None:
         node.tasks.append(loop.create_task(_stop_when_orphaned(supervisor, stop)))
     try:
-        _announce(f"SketchyChat listening on http://{settings.http.host}:{settings.http.port}",
-                  stop)
+        _announce(
+            f"SketchyChat listening on http://{settings.http.host}:{settings.http.port}", stop
+        )
         await stop.wait()
         log.info("shutting down: closing connections with 1012 so clients reconnect")
     finally:

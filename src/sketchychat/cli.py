@@ -20,22 +20,29 @@ __all__ = ["main"]
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="sketchychat", description="Ephemeral chat rooms over Phoenix Channels.")
+        prog="sketchychat", description="Ephemeral chat rooms over Phoenix Channels."
+    )
     parser.add_argument("--version", action="version", version=f"sketchychat {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser(
-        "serve", help="run the server (in memory, one process, by default)",
+        "serve",
+        help="run the server (in memory, one process, by default)",
         description="Every option also reads SKETCHYCHAT_<NAME>, e.g. SKETCHYCHAT_PORT=4001; "
-                    "an unknown SKETCHYCHAT_* variable stops the start. The secret is read "
-                    "only from SKETCHYCHAT_SECRET.")
+        "an unknown SKETCHYCHAT_* variable stops the start. The secret is read "
+        "only from SKETCHYCHAT_SECRET.",
+    )
     for option in OPTIONS:
         if not option.flag:
             continue
         default = option.default_text or option.default
         serve.add_argument(
-            option.flag_name, dest=option.name, type=option.kind,
-            choices=option.choices or None, metavar=option.unit or None,
-            help=f"{option.help} (default {default}; {option.env})")
+            option.flag_name,
+            dest=option.name,
+            type=option.kind,
+            choices=option.choices or None,
+            metavar=option.unit or None,
+            help=f"{option.help} (default {default}; {option.env})",
+        )
     return parser
 
 

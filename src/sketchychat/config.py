@@ -22,8 +22,18 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "ENV_PREFIX", "OPTIONS", "AuthSettings", "ClusterSettings", "ConfigError", "HttpSettings",
-    "Option", "RoomSettings", "Settings", "SocketSettings", "load_settings", "settings_table",
+    "ENV_PREFIX",
+    "OPTIONS",
+    "AuthSettings",
+    "ClusterSettings",
+    "ConfigError",
+    "HttpSettings",
+    "Option",
+    "RoomSettings",
+    "Settings",
+    "SocketSettings",
+    "load_settings",
+    "settings_table",
 ]
 
 ENV_PREFIX = "SKETCHYCHAT_"
@@ -128,34 +138,70 @@ class Option:
 OPTIONS: tuple[Option, ...] = (
     Option("host", "http", "address to listen on"),
     Option("port", "http", "port to listen on"),
-    Option("secret", "auth", "HMAC key for tokens and room codes; set it so that tokens and "
-           "rooms survive restarts (every node of a cluster needs the same)", flag=False,
-           default_text="generated at start"),
+    Option(
+        "secret",
+        "auth",
+        "HMAC key for tokens and room codes; set it so that tokens and "
+        "rooms survive restarts (every node of a cluster needs the same)",
+        flag=False,
+        default_text="generated at start",
+    ),
     Option("token_ttl", "auth", "how long a session token lives", unit="SECONDS"),
     Option("room_idle_timeout", "rooms", "how long an empty room lives", unit="SECONDS"),
     Option("max_body_length", "rooms", "characters in one chat message", unit="CHARS"),
-    Option("idle_timeout", "socket", "silence before a socket is closed (1001)",
-           unit="SECONDS"),
-    Option("max_frame_size", "socket", "bytes in one WebSocket message, fragments included "
-           "(and at most one frame per 64 bytes of it); more closes the socket with 1009",
-           unit="BYTES"),
+    Option("idle_timeout", "socket", "silence before a socket is closed (1001)", unit="SECONDS"),
+    Option(
+        "max_frame_size",
+        "socket",
+        "bytes in one WebSocket message, fragments included "
+        "(and at most one frame per 64 bytes of it); more closes the socket with 1009",
+        unit="BYTES",
+    ),
     Option("max_channels", "socket", "joined channels per socket", unit="COUNT"),
-    Option("outbox_limit", "socket", "bytes queued for a client before it is disconnected "
-           "as too slow (1013)", unit="BYTES"),
-    Option("request_timeout", "http", "time to send a whole HTTP request or WebSocket "
-           "handshake; slower clients get 408", unit="SECONDS"),
-    Option("max_http_body", "http", "bytes in an HTTP request body; a larger one gets 413 "
-           "before it is read", unit="BYTES"),
-    Option("log_level", "", "how much to log (never message bodies or tokens)",
-           choices=("debug", "info", "warning", "error")),
-    Option("redis_url", "cluster", "redis://… to share rooms and presence with other nodes",
-           default_text="empty"),
+    Option(
+        "outbox_limit",
+        "socket",
+        "bytes queued for a client before it is disconnected as too slow (1013)",
+        unit="BYTES",
+    ),
+    Option(
+        "request_timeout",
+        "http",
+        "time to send a whole HTTP request or WebSocket handshake; slower clients get 408",
+        unit="SECONDS",
+    ),
+    Option(
+        "max_http_body",
+        "http",
+        "bytes in an HTTP request body; a larger one gets 413 before it is read",
+        unit="BYTES",
+    ),
+    Option(
+        "log_level",
+        "",
+        "how much to log (never message bodies or tokens)",
+        choices=("debug", "info", "warning", "error"),
+    ),
+    Option(
+        "redis_url",
+        "cluster",
+        "redis://… to share rooms and presence with other nodes",
+        default_text="empty",
+    ),
     Option("redis_namespace", "cluster", "prefix of the cluster's Redis keys and channels"),
     Option("workers", "cluster", "processes on one port (needs --redis-url)", unit="COUNT"),
-    Option("heartbeat_interval", "cluster", "how often a clustered node says it is alive",
-           unit="SECONDS"),
-    Option("node_down_timeout", "cluster", "a node silent this long is dead: its members "
-           "leave everywhere", unit="SECONDS"),
+    Option(
+        "heartbeat_interval",
+        "cluster",
+        "how often a clustered node says it is alive",
+        unit="SECONDS",
+    ),
+    Option(
+        "node_down_timeout",
+        "cluster",
+        "a node silent this long is dead: its members leave everywhere",
+        unit="SECONDS",
+    ),
 )
 
 _BY_NAME = {option.name: option for option in OPTIONS}
@@ -218,8 +264,10 @@ class Settings:
         if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", cluster.redis_namespace):
             raise ConfigError("redis_namespace must be 1-64 letters, digits or _.:-")
         if cluster.node_down_timeout < 2 * cluster.heartbeat_interval:
-            raise ConfigError("node_down_timeout must be at least twice heartbeat_interval "
-                              "(one lost heartbeat must not kill a node)")
+            raise ConfigError(
+                "node_down_timeout must be at least twice heartbeat_interval "
+                "(one lost heartbeat must not kill a node)"
+            )
         if cluster.workers > 1 and not cluster.redis_url:
             raise ConfigError(
                 "--workers needs --redis-url: processes share rooms and presence through Redis"
@@ -236,8 +284,13 @@ def load_settings(
 ) -> Settings:
     """Defaults ← environment ← ``overrides`` (CLI flags that were given), validated."""
     env = os.environ if environ is None else environ
-    unknown = sorted(k for k in env if k.startswith(ENV_PREFIX) and k[len(ENV_PREFIX):].lower()
-                     not in _BY_NAME and not _NOT_SETTINGS.match(k))
+    unknown = sorted(
+        k
+        for k in env
+        if k.startswith(ENV_PREFIX)
+        and k[len(ENV_PREFIX) :].lower() not in _BY_NAME
+        and not _NOT_SETTINGS.match(k)
+    )
     if unknown:
         raise ConfigError(_unknown_variables(unknown))
     values: dict[str, Any] = {}
@@ -267,8 +320,11 @@ def _unknown_variables(names: list[str]) -> str:
     for name in names:
         close = difflib.get_close_matches(name, [o.env for o in OPTIONS], n=1)
         hints.append(f"{name} (did you mean {close[0]}?)" if close else name)
-    return ("unknown setting " + ", ".join(hints)
-            + "; every SKETCHYCHAT_* variable must name a setting (sketchychat serve --help)")
+    return (
+        "unknown setting "
+        + ", ".join(hints)
+        + "; every SKETCHYCHAT_* variable must name a setting (sketchychat serve --help)"
+    )
 
 
 def _cast(option: Option, raw: str) -> Any:

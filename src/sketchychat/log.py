@@ -14,9 +14,7 @@ from sketchychat.rooms.codes import ALPHABET, CODE_LENGTH
 
 __all__ = ["RedactingFormatter", "configure", "redact"]
 
-_CODE = re.compile(
-    f"(?<![0-9a-z])([{ALPHABET}]{{3}})[{ALPHABET}]{{{CODE_LENGTH - 3}}}(?![0-9a-z])"
-)
+_CODE = re.compile(f"(?<![0-9a-z])([{ALPHABET}]{{3}})[{ALPHABET}]{{{CODE_LENGTH - 3}}}(?![0-9a-z])")
 
 
 def redact(text: str) -> str:

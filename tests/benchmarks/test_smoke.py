@@ -20,7 +20,6 @@ from tests.support.needs import missing
 ROOT = Path(__file__).resolve().parents[2]
 
 
-
 def _node_ok() -> bool:
     return shutil.which("node") is not None and shutil.which("npm") is not None
 

@@ -38,10 +38,16 @@ def namespace() -> str:
     return _used[-1]
 
 
-def directory(client: aredis.Redis, ns: str, node: str, idle: float = 60.0,
-              alive: frozenset[str] = frozenset({"n1", "n2"})) -> RedisDirectory:
-    return RedisDirectory(client, namespace=ns, node_id=node, idle_timeout=idle,
-                          alive=lambda n: n in alive)
+def directory(
+    client: aredis.Redis,
+    ns: str,
+    node: str,
+    idle: float = 60.0,
+    alive: frozenset[str] = frozenset({"n1", "n2"}),
+) -> RedisDirectory:
+    return RedisDirectory(
+        client, namespace=ns, node_id=node, idle_timeout=idle, alive=lambda n: n in alive
+    )
 
 
 async def test_codes_are_claimed_once(client: aredis.Redis) -> None:

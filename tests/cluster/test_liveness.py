@@ -50,8 +50,9 @@ async def test_heartbeats_over_a_bus_drive_down_and_back() -> None:
     now = [0.0]
     downs: list[str] = []
     backs: list[str] = []
-    watcher = Liveness(a, timeout=2, on_down=downs.append, on_back=backs.append,
-                       clock=lambda: now[0])
+    watcher = Liveness(
+        a, timeout=2, on_down=downs.append, on_back=backs.append, clock=lambda: now[0]
+    )
     beater = Liveness(b, timeout=2, on_down=lambda _: None, on_back=lambda _: None)
     watcher.start()
     beater.start()

@@ -66,7 +66,8 @@ async def join(registry: RoomRegistry, code: str) -> RecordingPeer:
 
 
 async def test_created_codes_are_claimed_and_a_taken_code_is_skipped(
-    setup: tuple[RoomRegistry, FakeDirectory, RoomCodes], monkeypatch: pytest.MonkeyPatch,
+    setup: tuple[RoomRegistry, FakeDirectory, RoomCodes],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     registry, directory, codes = setup
     taken = codes.mint()

@@ -33,13 +33,15 @@ async def test_a_snapshot_replaces_what_we_held_for_that_node() -> None:
     alice = RecordingPeer()
     room.join(alice, "1", "1", who("u1", "alice"), {})
     meta = {"phx_ref": "R1", "nickname": "bob", "online_at": 1}
-    room.receive_envelope(Envelope("node-b", room.topic, "presence",
-                                   {"joins": [["u2", meta]], "leaves": []}))
+    room.receive_envelope(
+        Envelope("node-b", room.topic, "presence", {"joins": [["u2", meta]], "leaves": []})
+    )
     await settle()
     assert room.online == 2
     # node-b's snapshot no longer has bob (his leave was lost in an outage): he leaves.
-    room.receive_envelope(Envelope("node-b", room.topic, "presence",
-                                   {"joins": [], "leaves": [], "full": True}))
+    room.receive_envelope(
+        Envelope("node-b", room.topic, "presence", {"joins": [], "leaves": [], "full": True})
+    )
     await settle()
     assert room.online == 1
     assert "u2" in alice.events("presence_diff")[-1][4]["leaves"]
@@ -114,8 +116,10 @@ async def test_a_refused_gate_answers_not_found_and_never_subscribes() -> None:
     await settle()
     assert peer.resolved == [(room.topic, "1", False)]
     replies = peer.events("phx_reply")
-    assert replies[0][4] == {"status": "error", "response": {
-        "reason": "not_found", "message": "This room does not exist or has expired."}}
+    assert replies[0][4] == {
+        "status": "error",
+        "response": {"reason": "not_found", "message": "This room does not exist or has expired."},
+    }
     assert replies[1][4]["response"]["reason"] == "unmatched topic"
     assert not room.admitted and room.topic not in a._handlers
     await room.stop()
@@ -127,8 +131,14 @@ async def test_local_version_moves_with_local_members_only() -> None:
     room.start()
     before = room.local_version
     room.join(RecordingPeer(), "1", "1", who("u1", "alice"), {})
-    room.receive_envelope(Envelope("node-b", room.topic, "presence", {
-        "joins": [["u2", {"phx_ref": "R", "nickname": "b", "online_at": 1}]], "leaves": []}))
+    room.receive_envelope(
+        Envelope(
+            "node-b",
+            room.topic,
+            "presence",
+            {"joins": [["u2", {"phx_ref": "R", "nickname": "b", "online_at": 1}]], "leaves": []},
+        )
+    )
     await settle()
     assert room.local_version == before + 1 and room.local_keys() == {"u1"}
     await room.stop()

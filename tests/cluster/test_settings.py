@@ -18,8 +18,10 @@ def test_cluster_defaults_detect_a_dead_node_within_thirty_seconds() -> None:
 @pytest.mark.parametrize(
     ("env", "message"),
     [
-        ({"SKETCHYCHAT_NODE_DOWN_TIMEOUT": "1", "SKETCHYCHAT_HEARTBEAT_INTERVAL": "1"},
-         "at least twice"),
+        (
+            {"SKETCHYCHAT_NODE_DOWN_TIMEOUT": "1", "SKETCHYCHAT_HEARTBEAT_INTERVAL": "1"},
+            "at least twice",
+        ),
         ({"SKETCHYCHAT_HEARTBEAT_INTERVAL": "0"}, "heartbeat_interval must be greater"),
         ({"SKETCHYCHAT_REDIS_NAMESPACE": "has space"}, "redis_namespace"),
     ],

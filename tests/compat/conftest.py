@@ -20,6 +20,11 @@ def node() -> str:
     if exe is None or npm is None:
         missing("node/npm not installed: the phoenix.js compatibility suite cannot run")
     if not (HERE / "node_modules" / "phoenix" / "package.json").exists():
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=HERE, check=True,
-                       capture_output=True, timeout=300)
+        subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund"],
+            cwd=HERE,
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
     return exe

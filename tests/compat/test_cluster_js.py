@@ -22,9 +22,13 @@ def test_phoenix_clients_on_two_nodes_chat_and_see_each_others_presence(node: st
     with ExitStack() as stack:
         n1 = stack.enter_context(ServerProcess(env=env))
         n2 = stack.enter_context(ServerProcess(env=env))
-        proc = subprocess.run([node, str(SCRIPT), "cluster", n1.url, n2.url],
-                              capture_output=True, text=True, timeout=60,
-                              cwd=SCRIPT.parent.parent)
+        proc = subprocess.run(
+            [node, str(SCRIPT), "cluster", n1.url, n2.url],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=SCRIPT.parent.parent,
+        )
     purge(url, ns)
     assert proc.returncode == 0, proc.stderr + proc.stdout
     result = json.loads(proc.stdout.strip().splitlines()[-1])["result"]

@@ -18,8 +18,13 @@ SCRIPT = Path(__file__).parent / "js" / "scenarios.mjs"
 
 
 def run(node: str, scenario: str, url: str) -> dict[str, Any]:
-    proc = subprocess.run([node, str(SCRIPT), scenario, url], capture_output=True, text=True,
-                          timeout=60, cwd=SCRIPT.parent.parent)
+    proc = subprocess.run(
+        [node, str(SCRIPT), scenario, url],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=SCRIPT.parent.parent,
+    )
     assert proc.returncode == 0, proc.stderr + proc.stdout
     result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])["result"]
     return result
@@ -47,8 +52,13 @@ def test_an_unknown_room_is_not_found(node: str, shared_server: ServerProcess) -
 
 def test_the_client_reconnects_and_rejoins_after_a_restart(node: str) -> None:
     srv = ServerProcess().start()
-    proc = subprocess.Popen([node, str(SCRIPT), "reconnect", srv.url], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=SCRIPT.parent.parent)
+    proc = subprocess.Popen(
+        [node, str(SCRIPT), "reconnect", srv.url],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=SCRIPT.parent.parent,
+    )
     try:
         assert proc.stdout is not None
         assert json.loads(proc.stdout.readline()) == {"ready": True}

@@ -55,12 +55,16 @@ async def serve(port: int, max_frame_size: int) -> None:
     # default) must hold the largest one, or category 9's 16 MiB echoes would be cut
     # off with 1013 as a too-slow reader.
     outbox = max(Settings().socket.outbox_limit, 2 * max_frame_size)
-    settings = Settings.of(port=port, secret=SECRET, max_frame_size=max_frame_size,
-                           outbox_limit=outbox).validate()
+    settings = Settings.of(
+        port=port, secret=SECRET, max_frame_size=max_frame_size, outbox_limit=outbox
+    ).validate()
     node = build_node(settings)
     signer = TokenSigner(SECRET, settings.auth.token_ttl)
-    options = WebSocketOptions(Flusher(asyncio.get_running_loop()),
-                               settings.socket.max_frame_size, settings.socket.outbox_limit)
+    options = WebSocketOptions(
+        Flusher(asyncio.get_running_loop()),
+        settings.socket.max_frame_size,
+        settings.socket.outbox_limit,
+    )
     node.http.upgrade = WebSocketEndpoint(options, Connector(signer), echo)
     await node.start()
     stop = asyncio.Event()

@@ -33,8 +33,11 @@ pytestmark = pytest.mark.conformance
 HERE = Path(__file__).parent
 ROOT = HERE.parent.parent
 REQUIREMENTS = HERE / "autobahn-requirements.txt"
-HOME = Path(os.environ.get("SKETCHYCHAT_TEST_AUTOBAHN_HOME",
-                           Path.home() / ".cache" / "sketchychat" / "autobahn"))
+HOME = Path(
+    os.environ.get(
+        "SKETCHYCHAT_TEST_AUTOBAHN_HOME", Path.home() / ".cache" / "sketchychat" / "autobahn"
+    )
+)
 
 #: What a case may report. NON-STRICT is how Autobahn marks a correct answer that
 #: came later than it could have (e.g. 1007 once a frame is whole, not mid-frame).
@@ -85,7 +88,10 @@ def fuzz(wstest: Path, workdir: Path, cases: list[str], max_frame_size: int) -> 
     port = free_port()
     node = subprocess.Popen(
         [sys.executable, "-m", "tests.conformance.echo_node", str(port), str(max_frame_size)],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         assert node.stdout is not None
@@ -100,8 +106,13 @@ def fuzz(wstest: Path, workdir: Path, cases: list[str], max_frame_size: int) -> 
         }
         (workdir / "spec.json").write_text(json.dumps(spec))
         # wstest always exits 0; the verdicts are in index.json.
-        subprocess.run([str(wstest), "-m", "fuzzingclient", "-s", "spec.json"], cwd=workdir,
-                       check=True, capture_output=True, timeout=1800)
+        subprocess.run(
+            [str(wstest), "-m", "fuzzingclient", "-s", "spec.json"],
+            cwd=workdir,
+            check=True,
+            capture_output=True,
+            timeout=1800,
+        )
     finally:
         node.terminate()
         node.communicate(timeout=10)
@@ -115,16 +126,24 @@ def verdict(index: dict[str, Any]) -> tuple[str, list[str]]:
     behavior = Counter(v["behavior"] for v in index.values())
     close = Counter(v["behaviorClose"] for v in index.values())
     failing = sorted(
-        (cid for cid, v in index.items()
-         if v["behavior"] not in PASSING or v["behaviorClose"] not in PASSING_CLOSE),
+        (
+            cid
+            for cid, v in index.items()
+            if v["behavior"] not in PASSING or v["behaviorClose"] not in PASSING_CLOSE
+        ),
         key=lambda cid: [int(p) for p in cid.split(".")],
     )
-    lenient = sorted((cid for cid, v in index.items() if v["behavior"] == "NON-STRICT"),
-                     key=lambda cid: [int(p) for p in cid.split(".")])
-    summary = (f"{len(index)} cases; behavior {dict(sorted(behavior.items()))}; "
-               f"close {dict(sorted(close.items()))}; NON-STRICT: {', '.join(lenient) or '-'}")
-    return summary, [f"{cid}: {index[cid]['behavior']}/{index[cid]['behaviorClose']}"
-                     for cid in failing]
+    lenient = sorted(
+        (cid for cid, v in index.items() if v["behavior"] == "NON-STRICT"),
+        key=lambda cid: [int(p) for p in cid.split(".")],
+    )
+    summary = (
+        f"{len(index)} cases; behavior {dict(sorted(behavior.items()))}; "
+        f"close {dict(sorted(close.items()))}; NON-STRICT: {', '.join(lenient) or '-'}"
+    )
+    return summary, [
+        f"{cid}: {index[cid]['behavior']}/{index[cid]['behaviorClose']}" for cid in failing
+    ]
 
 
 @pytest.mark.parametrize(

@@ -27,9 +27,13 @@ DOWN_TIMEOUT = 2.0
 
 
 def cluster_env(url: str, ns: str, **extra: str) -> dict[str, str]:
-    return {"SKETCHYCHAT_REDIS_URL": url, "SKETCHYCHAT_REDIS_NAMESPACE": ns,
-            "SKETCHYCHAT_HEARTBEAT_INTERVAL": "0.25",
-            "SKETCHYCHAT_NODE_DOWN_TIMEOUT": str(DOWN_TIMEOUT), **extra}
+    return {
+        "SKETCHYCHAT_REDIS_URL": url,
+        "SKETCHYCHAT_REDIS_NAMESPACE": ns,
+        "SKETCHYCHAT_HEARTBEAT_INTERVAL": "0.25",
+        "SKETCHYCHAT_NODE_DOWN_TIMEOUT": str(DOWN_TIMEOUT),
+        **extra,
+    }
 
 
 @pytest.fixture
@@ -44,8 +48,10 @@ def nodes(redis_url: str) -> Iterator[Callable[..., list[ServerProcess]]]:
     with ExitStack() as stack:
 
         def start(count: int, url: str = redis_url, **extra: str) -> list[ServerProcess]:
-            return [stack.enter_context(ServerProcess(env=cluster_env(url, ns, **extra)))
-                    for _ in range(count)]
+            return [
+                stack.enter_context(ServerProcess(env=cluster_env(url, ns, **extra)))
+                for _ in range(count)
+            ]
 
         yield start
     purge(redis_url, ns)
@@ -140,7 +146,9 @@ async def test_three_nodes_share_messages_and_presence_exactly_once(
     await asyncio.sleep(0.3)
     for client in (alice, bob, carol):  # nothing arrives twice
         assert sorted(f[4]["body"] for f in client.events(topic, "new_msg")) == [
-            "from n1", "from n2"]
+            "from n1",
+            "from n2",
+        ]
         joins = [k for f in client.events(topic, "presence_diff") for k in f[4]["joins"]]
         assert len(joins) == len(set(joins)), joins
 
@@ -184,7 +192,8 @@ async def test_a_killed_node_has_its_members_leave_elsewhere(
 
 
 async def test_a_restarted_node_comes_back_with_a_fresh_identity(
-    nodes: Callable[..., list[ServerProcess]], redis_url: str,
+    nodes: Callable[..., list[ServerProcess]],
+    redis_url: str,
 ) -> None:
     n1, n2 = nodes(2)
     code, (alice, _, alice_id), (bob, _, _) = await pair(n1, n2)
@@ -270,20 +279,40 @@ async def test_the_cluster_heals_after_redis_restarts(
 
 def test_clustering_without_a_shared_secret_is_refused(redis_url: str) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "sketchychat", "serve", "--port", str(free_port()),
-         "--redis-url", redis_url],
-        env={"PATH": "/usr/bin:/bin", "SKETCHYCHAT_SECRET": ""}, capture_output=True,
-        text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "sketchychat",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--redis-url",
+            redis_url,
+        ],
+        env={"PATH": "/usr/bin:/bin", "SKETCHYCHAT_SECRET": ""},
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2 and "shared secret" in proc.stderr
 
 
 def test_workers_without_redis_are_refused() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "sketchychat", "serve", "--port", str(free_port()),
-         "--workers", "2"],
-        env={"PATH": "/usr/bin:/bin", "SKETCHYCHAT_SECRET": "s" * 32}, capture_output=True,
-        text=True, timeout=30,
+        [
+            sys.executable,
+            "-m",
+            "sketchychat",
+            "serve",
+            "--port",
+            str(free_port()),
+            "--workers",
+            "2",
+        ],
+        env={"PATH": "/usr/bin:/bin", "SKETCHYCHAT_SECRET": "s" * 32},
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert proc.returncode == 2 and "--workers needs --redis-url" in proc.stderr
 

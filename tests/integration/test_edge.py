@@ -148,8 +148,10 @@ async def test_an_oversized_content_length_is_refused_at_once(
     shared_server: ServerProcess,
 ) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", shared_server.port)
-    writer.write(b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Content-Length: 100000000\r\n\r\n")
+    writer.write(
+        b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 100000000\r\n\r\n"
+    )
     answer = await asyncio.wait_for(reader.read(), 3)  # no body sent: the 413 comes anyway
     assert answer.startswith(b"HTTP/1.1 413")
     assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"] == "too_large"
@@ -159,8 +161,10 @@ async def test_an_oversized_content_length_is_refused_at_once(
 
 async def test_an_endless_chunked_body_is_cut_at_the_limit(shared_server: ServerProcess) -> None:
     reader, writer = await asyncio.open_connection("127.0.0.1", shared_server.port)
-    writer.write(b"POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-                 b"Transfer-Encoding: chunked\r\n\r\n")
+    writer.write(
+        b"POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Transfer-Encoding: chunked\r\n\r\n"
+    )
     sent = 0
     answer = b""
     chunk = b"4000\r\n" + b"a" * 0x4000 + b"\r\n"
@@ -214,20 +218,30 @@ async def test_a_v1_client_sending_binary_frames_with_null_refs_chats(
     join: dict[str, object] = {"topic": topic, "ref": None, "payload": {}, "event": "phx_join"}
     ws.send(BINARY, json.dumps(join).encode())
     reply = json.loads((await ws.recv()).payload)
-    assert reply == {"topic": topic, "event": "phx_reply", "ref": None,
-                     "payload": {"status": "ok", "response": reply["payload"]["response"]}}
+    assert reply == {
+        "topic": topic,
+        "event": "phx_reply",
+        "ref": None,
+        "payload": {"status": "ok", "response": reply["payload"]["response"]},
+    }
     assert reply["payload"]["response"]["nickname"] == "alice"
     state = json.loads((await ws.recv()).payload)
     assert state["event"] == "presence_state" and state["ref"] is None
-    ws.send(BINARY, json.dumps({"topic": topic, "event": "new_msg", "ref": "2",
-                                "payload": {"body": "from v1"}}).encode())
+    ws.send(
+        BINARY,
+        json.dumps(
+            {"topic": topic, "event": "new_msg", "ref": "2", "payload": {"body": "from v1"}}
+        ).encode(),
+    )
     frames = [json.loads((await ws.recv()).payload) for _ in range(3)]
     by_event = {f["event"]: f for f in frames}
     assert by_event["phx_reply"]["ref"] == "2"
     assert by_event["phx_reply"]["payload"]["status"] == "ok"
     assert by_event["new_msg"]["payload"]["body"] == "from v1"
-    ws.send(BINARY, json.dumps({"topic": "phoenix", "event": "heartbeat", "ref": "3",
-                                "payload": {}}).encode())
+    ws.send(
+        BINARY,
+        json.dumps({"topic": "phoenix", "event": "heartbeat", "ref": "3", "payload": {}}).encode(),
+    )
     beat = json.loads((await ws.recv()).payload)
     assert (beat["event"], beat["ref"], beat["payload"]["status"]) == ("phx_reply", "3", "ok")
 
@@ -259,6 +273,7 @@ async def test_a_token_with_an_extra_padding_character_is_refused(
     with pytest.raises(ConnectionRefusedError, match="HTTP 403"):
         await RawWebSocket.connect(shared_server.port, f"vsn=2.0.0&token={token}=")
     _open.append(await RawWebSocket.connect(shared_server.port, f"vsn=2.0.0&token={token}"))
-    status, body = await get_json(f"{shared_server.url}/api/session",
-                                  {"Authorization": f"Bearer {token}="})
+    status, body = await get_json(
+        f"{shared_server.url}/api/session", {"Authorization": f"Bearer {token}="}
+    )
     assert status == 401 and body["error"] == "invalid_token"

@@ -19,8 +19,9 @@ async def test_a_session_carries_token_user_id_and_trimmed_nickname(
     assert status == 200
     assert body["nickname"] == "alice"
     assert isinstance(body["token"], str) and isinstance(body["user_id"], str)
-    status, who = await get_json(shared_server.url + "/api/session",
-                                 {"authorization": f"Bearer {body['token']}"})
+    status, who = await get_json(
+        shared_server.url + "/api/session", {"authorization": f"Bearer {body['token']}"}
+    )
     assert (status, who) == (200, {"user_id": body["user_id"], "nickname": "alice"})
 
 
@@ -36,8 +37,13 @@ async def test_invalid_nicknames_get_422_with_a_sentence(
 
 @pytest.mark.parametrize(
     ("body", "ctype"),
-    [(b"{not json", "application/json"), (b'{"nickname":"a"}', "text/plain"),
-     (b"[1,2]", "application/json"), (b"\xff\xfe", "application/json"), (b"", "")],
+    [
+        (b"{not json", "application/json"),
+        (b'{"nickname":"a"}', "text/plain"),
+        (b"[1,2]", "application/json"),
+        (b"\xff\xfe", "application/json"),
+        (b"", ""),
+    ],
 )
 async def test_malformed_bodies_are_400_never_500(
     shared_server: ServerProcess, body: bytes, ctype: str
@@ -65,7 +71,9 @@ async def test_rooms_are_created_and_looked_up(shared_server: ServerProcess) -> 
     code = room["code"]
     assert room == {"code": code, "topic": f"room:{code}", "url": f"/r/{code}"}
     assert await get_json(shared_server.url + f"/api/rooms/{code}") == (
-        200, {"code": code, "topic": f"room:{code}", "online": 0})
+        200,
+        {"code": code, "topic": f"room:{code}", "online": 0},
+    )
 
 
 @pytest.mark.parametrize("code", ["nope", "aaaaaaaaaaaa", "AAAAAAAAAAAA", "%00", "a" * 200])
@@ -86,6 +94,7 @@ async def test_rooms_expire_once_empty() -> None:
         _, room = await post_json(srv.url + "/api/rooms", {})
         assert (await get_json(srv.url + f"/api/rooms/{room['code']}"))[0] == 200
         import asyncio
+
         await asyncio.sleep(1.2)
         status, body = await get_json(srv.url + f"/api/rooms/{room['code']}")
         assert (status, body["error"]) == (404, "not_found")
@@ -93,6 +102,7 @@ async def test_rooms_expire_once_empty() -> None:
 
 async def test_a_bad_http_request_gets_400(shared_server: ServerProcess) -> None:
     import asyncio
+
     reader, writer = await asyncio.open_connection("127.0.0.1", shared_server.port)
     writer.write(b"BLAH / HTTP/9.9\r\n\x00\x01\r\n\r\n")
     await writer.drain()

@@ -10,8 +10,9 @@ from tests.support.phx import PhxClient, new_room, new_session
 from tests.support.server import ServerProcess
 
 
-async def joined(srv: ServerProcess, code: str, nickname: str,
-                 token: str | None = None) -> tuple[PhxClient, str, dict[str, Any]]:
+async def joined(
+    srv: ServerProcess, code: str, nickname: str, token: str | None = None
+) -> tuple[PhxClient, str, dict[str, Any]]:
     session = await new_session(srv.url, nickname)
     if token is not None:
         session["token"] = token
@@ -28,8 +29,13 @@ async def test_join_replies_with_identity_then_a_presence_state(
     session = await new_session(shared_server.url, "alice")
     client = await PhxClient.connect(shared_server.ws_url, session["token"])
     join_ref, reply = await client.join(f"room:{code}")
-    assert reply == [join_ref, join_ref, f"room:{code}", "phx_reply", {
-        "status": "ok", "response": {"user_id": session["user_id"], "nickname": "alice"}}]
+    assert reply == [
+        join_ref,
+        join_ref,
+        f"room:{code}",
+        "phx_reply",
+        {"status": "ok", "response": {"user_id": session["user_id"], "nickname": "alice"}},
+    ]
     state = await client.event(f"room:{code}", "presence_state")
     assert state[0] == join_ref and state[1] is None
     (meta,) = state[4][session["user_id"]]["metas"]
@@ -90,9 +96,13 @@ async def test_refused_messages_are_errors_and_nothing_is_broadcast(
     topic = f"room:{code}"
     alice, a_ref, _ = await joined(shared_server, code, "alice")
     bob, _, _ = await joined(shared_server, code, "bob")
-    cases = [({"body": "   "}, "invalid_body"), ({"body": ""}, "invalid_body"),
-             ({}, "invalid_body"), ({"body": 42}, "invalid_body"),
-             ({"body": "x" * 4001}, "body_too_long")]
+    cases = [
+        ({"body": "   "}, "invalid_body"),
+        ({"body": ""}, "invalid_body"),
+        ({}, "invalid_body"),
+        ({"body": 42}, "invalid_body"),
+        ({"body": "x" * 4001}, "body_too_long"),
+    ]
     for payload, reason in cases:
         ref = await alice.push(topic, "new_msg", payload, join_ref=a_ref)
         response = (await alice.reply(ref))[4]
@@ -153,7 +163,8 @@ async def test_a_dead_connection_leaves_promptly(shared_server: ServerProcess) -
     start = len(watcher.frames)
     bob.ws.transport.abort()  # no close frame: the tab just vanished
     diff = await watcher.wait(
-        lambda f: f[3] == "presence_diff" and f[4]["leaves"], start=start, timeout=3)
+        lambda f: f[3] == "presence_diff" and f[4]["leaves"], start=start, timeout=3
+    )
     assert bob_session["user_id"] in diff[4]["leaves"]
     await watcher.close()
 
@@ -167,8 +178,13 @@ async def test_leave_replies_ok_then_closes_and_others_see_it(
     bob, b_ref, bob_session = await joined(shared_server, code, "bob")
     start = len(watcher.frames)
     ref = await bob.push(topic, "phx_leave", {}, join_ref=b_ref)
-    assert await bob.reply(ref) == [b_ref, ref, topic, "phx_reply",
-                                    {"status": "ok", "response": {}}]
+    assert await bob.reply(ref) == [
+        b_ref,
+        ref,
+        topic,
+        "phx_reply",
+        {"status": "ok", "response": {}},
+    ]
     assert await bob.event(topic, "phx_close") == [b_ref, b_ref, topic, "phx_close", {}]
     diff = await watcher.wait(lambda f: f[3] == "presence_diff" and f[4]["leaves"], start=start)
     assert bob_session["user_id"] in diff[4]["leaves"]

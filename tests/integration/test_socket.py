@@ -44,7 +44,8 @@ async def test_the_auth_token_subprotocol_is_accepted_and_phoenix_selected(
     session = await new_session(shared_server.url)
     b64 = base64.b64encode(session["token"].encode()).decode().rstrip("=")
     client = await PhxClient.connect(
-        shared_server.ws_url, None, subprotocols=["phoenix", f"base64url.bearer.phx.{b64}"])
+        shared_server.ws_url, None, subprotocols=["phoenix", f"base64url.bearer.phx.{b64}"]
+    )
     assert client.ws.subprotocol == "phoenix"
     ref = await client.push("phoenix", "heartbeat", {})
     assert (await client.reply(ref))[4] == {"status": "ok", "response": {}}
@@ -53,8 +54,9 @@ async def test_the_auth_token_subprotocol_is_accepted_and_phoenix_selected(
 
 async def test_a_bad_subprotocol_token_is_refused(shared_server: ServerProcess) -> None:
     bad = base64.b64encode(b"not-a-token").decode().rstrip("=")
-    status = await refused(shared_server, "?vsn=2.0.0",
-                           subprotocols=["phoenix", f"base64url.bearer.phx.{bad}"])
+    status = await refused(
+        shared_server, "?vsn=2.0.0", subprotocols=["phoenix", f"base64url.bearer.phx.{bad}"]
+    )
     assert status == 403
 
 
@@ -65,8 +67,13 @@ async def test_heartbeats_are_answered_at_once_with_the_ref_echoed(
     client = await PhxClient.connect(shared_server.ws_url, session["token"])
     for ref in ("1", "007", "abc", "9" * 40):
         await client.send(None, ref, "phoenix", "heartbeat", {})
-        assert await client.reply(ref) == [None, ref, "phoenix", "phx_reply",
-                                           {"status": "ok", "response": {}}]
+        assert await client.reply(ref) == [
+            None,
+            ref,
+            "phoenix",
+            "phx_reply",
+            {"status": "ok", "response": {}},
+        ]
     await client.close()
 
 
@@ -126,6 +133,7 @@ async def test_text_that_is_not_utf8_fails_the_connection_with_1007(
     client = await PhxClient.connect(shared_server.ws_url, session["token"])
     # Bypass the client library's UTF-8 check: a raw text frame with invalid bytes.
     from websockets.frames import Frame, Opcode
+
     client.ws.protocol.send_frame(Frame(Opcode.TEXT, b"[\xff]"))
     client.ws.send_data()
     code, _reason = await asyncio.wait_for(client.closed, 5)
@@ -167,10 +175,17 @@ async def test_v1_clients_speak_json_objects_without_join_ref(
     code = await new_room(shared_server.url)
     for vsn in ("1.0.0", None):
         client = await PhxClient.connect(shared_server.ws_url, session["token"], vsn=vsn)
-        await client.ws.send(json.dumps(
-            {"topic": f"room:{code}", "event": "phx_join", "payload": {}, "ref": "3"}))
+        await client.ws.send(
+            json.dumps({"topic": f"room:{code}", "event": "phx_join", "payload": {}, "ref": "3"})
+        )
         raw = await client.wait(lambda f: isinstance(f, dict) and f.get("ref") == "3")
-        assert raw == {"topic": f"room:{code}", "event": "phx_reply", "ref": "3",
-                       "payload": {"status": "ok", "response": {
-                           "user_id": session["user_id"], "nickname": "alice"}}}
+        assert raw == {
+            "topic": f"room:{code}",
+            "event": "phx_reply",
+            "ref": "3",
+            "payload": {
+                "status": "ok",
+                "response": {"user_id": session["user_id"], "nickname": "alice"},
+            },
+        }
         await client.close()

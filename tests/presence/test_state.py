@@ -55,5 +55,7 @@ def test_a_dead_node_takes_only_its_own_entries_with_it() -> None:
     state.track("u1", meta("C"), "n2")
     diff = state.untrack_node("n2")
     assert diff.payload()["leaves"] == {
-        "u2": {"metas": [meta("B", "bob")]}, "u1": {"metas": [meta("C")]}}
+        "u2": {"metas": [meta("B", "bob")]},
+        "u1": {"metas": [meta("C")]},
+    }
     assert state.list() == {"u1": {"metas": [meta("A")]}}

@@ -51,20 +51,34 @@ async def test_a_local_track_mints_a_ref_and_reaches_the_other_node() -> None:
 async def test_a_merge_returns_the_diff_local_members_must_see() -> None:
     ra, _ = await two_replicas()
     meta = {"phx_ref": "R2", "nickname": "bob"}
-    diff = ra.receive(Envelope("node-b", TOPIC, "presence",
-                               {"joins": [["u2", meta]], "leaves": []}))
+    diff = ra.receive(
+        Envelope("node-b", TOPIC, "presence", {"joins": [["u2", meta]], "leaves": []})
+    )
     assert diff is not None and diff.joins == {"u2": [meta]}
-    again = ra.receive(Envelope("node-b", TOPIC, "presence",
-                                {"joins": [["u2", meta]], "leaves": []}))
+    again = ra.receive(
+        Envelope("node-b", TOPIC, "presence", {"joins": [["u2", meta]], "leaves": []})
+    )
     assert again is not None and not again  # the same entry twice changes nothing
 
 
 async def test_a_full_snapshot_removes_what_that_node_no_longer_has() -> None:
     ra, _ = await two_replicas()
-    ra.receive(Envelope("node-b", TOPIC, "presence", {
-        "joins": [["u2", {"phx_ref": "R2"}], ["u3", {"phx_ref": "R3"}]], "leaves": []}))
-    diff = ra.receive(Envelope("node-b", TOPIC, "presence",
-                               {"joins": [["u3", {"phx_ref": "R3"}]], "leaves": [], "full": True}))
+    ra.receive(
+        Envelope(
+            "node-b",
+            TOPIC,
+            "presence",
+            {"joins": [["u2", {"phx_ref": "R2"}], ["u3", {"phx_ref": "R3"}]], "leaves": []},
+        )
+    )
+    diff = ra.receive(
+        Envelope(
+            "node-b",
+            TOPIC,
+            "presence",
+            {"joins": [["u3", {"phx_ref": "R3"}]], "leaves": [], "full": True},
+        )
+    )
     assert diff is not None and list(diff.leaves) == ["u2"]
 
 

@@ -47,18 +47,32 @@ def test_new_msg_replies_with_the_id_then_broadcasts_to_everyone() -> None:
     p = push("new_msg", {"body": "hi"})
     CHAT_EVENTS["new_msg"](room, alice, p)
     assert room.replies == [(p, {"id": "m1"})]
-    assert room.broadcasts == [("new_msg", {"id": "m1", "user_id": "u1", "nickname": "alice",
-                                            "body": "hi", "at": 1_700_000_000_000}, None)]
+    assert room.broadcasts == [
+        (
+            "new_msg",
+            {
+                "id": "m1",
+                "user_id": "u1",
+                "nickname": "alice",
+                "body": "hi",
+                "at": 1_700_000_000_000,
+            },
+            None,
+        )
+    ]
 
 
 @pytest.mark.parametrize(
     ("payload", "reason"),
-    [({"body": "   "}, "invalid_body"), ({}, "invalid_body"), ({"body": 5}, "invalid_body"),
-     (b"bytes", "invalid_body"), ({"body": "x" * 11}, "body_too_long")],
+    [
+        ({"body": "   "}, "invalid_body"),
+        ({}, "invalid_body"),
+        ({"body": 5}, "invalid_body"),
+        (b"bytes", "invalid_body"),
+        ({"body": "x" * 11}, "body_too_long"),
+    ],
 )
-def test_a_refused_message_is_neither_answered_ok_nor_broadcast(
-    payload: Any, reason: str
-) -> None:
+def test_a_refused_message_is_neither_answered_ok_nor_broadcast(payload: Any, reason: str) -> None:
     room = RecordingRoom()
     with pytest.raises(Refused) as refused:
         CHAT_EVENTS["new_msg"](room, alice, push("new_msg", payload))

@@ -27,8 +27,9 @@ def test_no_vsn_is_v1() -> None:
 
 
 def test_a_token_carried_by_the_transport_wins_over_the_query() -> None:
-    result = connector.connect(ConnectRequest({"token": "junk", "vsn": "2.0.0"}, token=TOKEN),
-                               now=NOW)
+    result = connector.connect(
+        ConnectRequest({"token": "junk", "vsn": "2.0.0"}, token=TOKEN), now=NOW
+    )
     assert isinstance(result, Accepted)
 
 

@@ -55,8 +55,9 @@ async def ctx() -> AsyncIterator[SocketContext]:
     await registry.stop()
 
 
-def open_socket(ctx: SocketContext, serializer: Any = V2_JSON) -> tuple[PhoenixSocket,
-                                                                         RecordingTransport]:
+def open_socket(
+    ctx: SocketContext, serializer: Any = V2_JSON
+) -> tuple[PhoenixSocket, RecordingTransport]:
     transport = RecordingTransport()
     sock = PhoenixSocket(ctx, transport, serializer, Identity("u1", "alice", 2**40), now=1.0)
     return sock, transport
@@ -78,8 +79,9 @@ async def test_broadcasts_go_straight_to_the_transport(ctx: SocketContext) -> No
 async def test_a_heartbeat_is_answered_through_the_transport(ctx: SocketContext) -> None:
     sock, transport = open_socket(ctx)
     sock.receive(b'[null,"7","phoenix","heartbeat",{}]', binary=False)
-    assert transport.json() == [[None, "7", "phoenix", "phx_reply",
-                                 {"status": "ok", "response": {}}]]
+    assert transport.json() == [
+        [None, "7", "phoenix", "phx_reply", {"status": "ok", "response": {}}]
+    ]
 
 
 async def test_garbage_gets_a_notice_and_the_socket_goes_on(ctx: SocketContext) -> None:
@@ -122,8 +124,14 @@ async def test_a_join_to_no_room_is_not_found_and_to_no_topic_unmatched(
 async def test_a_v1_socket_answers_in_v1(ctx: SocketContext) -> None:
     sock, transport = open_socket(ctx, V1_JSON)
     sock.receive(b'{"topic":"phoenix","event":"heartbeat","payload":{},"ref":"4"}', binary=True)
-    assert transport.json() == [{"topic": "phoenix", "event": "phx_reply", "ref": "4",
-                                 "payload": {"status": "ok", "response": {}}}]
+    assert transport.json() == [
+        {
+            "topic": "phoenix",
+            "event": "phx_reply",
+            "ref": "4",
+            "payload": {"status": "ok", "response": {}},
+        }
+    ]
 
 
 async def test_the_node_closes_a_socket_through_its_transport(ctx: SocketContext) -> None:

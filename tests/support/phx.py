@@ -9,6 +9,7 @@ from typing import Any
 
 import websockets
 from websockets.asyncio.client import ClientConnection
+from websockets.typing import Subprotocol
 
 from tests.support.http import post_json
 
@@ -41,12 +42,18 @@ class PhxClient:
         self._new = asyncio.Event()
         self._reader = asyncio.get_running_loop().create_task(self._read())
         self.closed: asyncio.Future[tuple[int | None, str]] = (
-            asyncio.get_running_loop().create_future())
+            asyncio.get_running_loop().create_future()
+        )
 
     @classmethod
     async def connect(
-        cls, ws_url: str, token: str | None, *, vsn: str | None = "2.0.0",
-        subprotocols: list[str] | None = None, extra: str = "",
+        cls,
+        ws_url: str,
+        token: str | None,
+        *,
+        vsn: str | None = "2.0.0",
+        subprotocols: list[str] | None = None,
+        extra: str = "",
     ) -> PhxClient:
         query = []
         if token is not None:
@@ -54,9 +61,8 @@ class PhxClient:
         if vsn is not None:
             query.append(f"vsn={vsn}")
         url = ws_url + "?" + "&".join(query) + extra
-        ws = await websockets.connect(
-            url, subprotocols=subprotocols, max_size=None,  # type: ignore[arg-type]
-            ping_interval=None)
+        offered = [Subprotocol(p) for p in subprotocols] if subprotocols is not None else None
+        ws = await websockets.connect(url, subprotocols=offered, max_size=None, ping_interval=None)
         return cls(ws)
 
     async def _read(self) -> None:
@@ -76,12 +82,12 @@ class PhxClient:
         self._ref += 1
         return str(self._ref + 5)  # like phoenix.js: refs are strings and do not start at 1
 
-    async def send(self, join_ref: str | None, ref: str | None, topic: str, event: str,
-                   payload: Any) -> None:
+    async def send(
+        self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: Any
+    ) -> None:
         await self.ws.send(json.dumps([join_ref, ref, topic, event, payload]))
 
-    async def push(self, topic: str, event: str, payload: Any,
-                   join_ref: str | None = None) -> str:
+    async def push(self, topic: str, event: str, payload: Any, join_ref: str | None = None) -> str:
         ref = self.next_ref()
         await self.send(join_ref, ref, topic, event, payload)
         return ref
@@ -92,8 +98,9 @@ class PhxClient:
         reply = await self.reply(ref)
         return ref, reply
 
-    async def wait(self, pred: Callable[[Frame], bool], timeout: float = 5.0,
-                   start: int = 0) -> Frame:
+    async def wait(
+        self, pred: Callable[[Frame], bool], timeout: float = 5.0, start: int = 0
+    ) -> Frame:
         async with asyncio.timeout(timeout):
             seen = start
             while True:

@@ -30,8 +30,13 @@ def mask_frame(opcode: int, payload: bytes, *, fin: bool = True) -> bytes:
     else:
         head += bytes([0x80 | 127]) + struct.pack("!Q", n)
     key = os.urandom(4)
-    body = (int.from_bytes(payload, "little") ^ int.from_bytes(
-        (key * (n // 4 + 1))[:n], "little")).to_bytes(n, "little") if n else b""
+    body = (
+        (
+            int.from_bytes(payload, "little") ^ int.from_bytes((key * (n // 4 + 1))[:n], "little")
+        ).to_bytes(n, "little")
+        if n
+        else b""
+    )
     return head + key + body
 
 
@@ -53,13 +58,24 @@ class RawWebSocket:
         self.writer = writer
 
     @classmethod
-    async def connect(cls, port: int, query: str, *, path: str = "/socket/websocket",
-                      headers: dict[str, str] | None = None) -> RawWebSocket:
+    async def connect(
+        cls,
+        port: int,
+        query: str,
+        *,
+        path: str = "/socket/websocket",
+        headers: dict[str, str] | None = None,
+    ) -> RawWebSocket:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         key = base64.b64encode(os.urandom(16)).decode()
-        lines = [f"GET {path}?{query} HTTP/1.1", f"Host: 127.0.0.1:{port}",
-                 "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}",
-                 "Sec-WebSocket-Version: 13"]
+        lines = [
+            f"GET {path}?{query} HTTP/1.1",
+            f"Host: 127.0.0.1:{port}",
+            "Upgrade: websocket",
+            "Connection: Upgrade",
+            f"Sec-WebSocket-Key: {key}",
+            "Sec-WebSocket-Version: 13",
+        ]
         lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
         writer.write(("\r\n".join(lines) + "\r\n\r\n").encode())
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)

@@ -58,10 +58,23 @@ class ServerProcess:
         env = dict(os.environ)
         env.setdefault("SKETCHYCHAT_SECRET", DEFAULT_SECRET)
         env.update(self.env)
-        cmd = [sys.executable, "-m", "sketchychat", "serve", "--host", "127.0.0.1",
-               "--port", str(self.port), *self.args]
+        cmd = [
+            sys.executable,
+            "-m",
+            "sketchychat",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            *self.args,
+        ]
         self._proc = subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            cmd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
         ready = threading.Event()
 

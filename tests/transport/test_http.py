@@ -20,8 +20,9 @@ def test_json_bodies_need_the_json_content_type() -> None:
     with pytest.raises(HttpError) as err:
         req.json()
     assert err.value.status == 400
-    assert Request("POST", "/", {}, {"content-type": "application/json; charset=utf-8"},
-                   b'{"a":1}').json() == {"a": 1}
+    assert Request(
+        "POST", "/", {}, {"content-type": "application/json; charset=utf-8"}, b'{"a":1}'
+    ).json() == {"a": 1}
 
 
 def test_malformed_json_is_a_400() -> None:

@@ -65,8 +65,11 @@ class FakeTransport(asyncio.Transport):
         while rest:
             head, _, rest = rest.partition(b"\r\n\r\n")
             status = int(head.split(b" ", 2)[1])
-            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                          if line.lower().startswith(b"content-length:"))
+            length = next(
+                int(line.split(b":")[1])
+                for line in head.split(b"\r\n")
+                if line.lower().startswith(b"content-length:")
+            )
             found.append((status, rest[:length]))
             rest = rest[length:]
         return found
@@ -117,7 +120,8 @@ async def test_an_oversized_content_length_is_refused_before_any_body_arrives() 
     # The finding: a 100 MB body was read to the end before the 413.
     protocol, transport = serve(max_body=1024)
     protocol.data_received(
-        b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n")
+        b"POST /api/rooms HTTP/1.1\r\nHost: x\r\nContent-Length: 100000000\r\n\r\n"
+    )
     await settle()
     [(status, body)] = transport.responses()
     assert status == 413 and orjson.loads(body)["error"] == "too_large"
@@ -161,7 +165,8 @@ async def test_a_refusal_waits_for_the_answers_queued_before_it() -> None:
     protocol, transport = serve(max_body=5)
     protocol.data_received(
         b"GET /first HTTP/1.1\r\nHost: x\r\n\r\n"
-        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n")
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 6\r\n\r\n"
+    )
     await settle()
     assert [status for status, _ in transport.responses()] == [200, 413]
     assert transport.ended
@@ -226,10 +231,11 @@ async def test_an_upgrade_stops_the_clock() -> None:
     class Quiet(asyncio.Protocol):
         pass
 
-    protocol._ctx.upgrade = lambda _req: Upgrade(b"HTTP/1.1 101 OK\r\n\r\n",
-                                                 lambda _t: Quiet())
-    protocol.data_received(b"GET /socket/websocket HTTP/1.1\r\nHost: x\r\n"
-                           b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+    protocol._ctx.upgrade = lambda _req: Upgrade(b"HTTP/1.1 101 OK\r\n\r\n", lambda _t: Quiet())
+    protocol.data_received(
+        b"GET /socket/websocket HTTP/1.1\r\nHost: x\r\n"
+        b"Connection: Upgrade\r\nUpgrade: websocket\r\n\r\n"
+    )
     await asyncio.sleep(0.2)
     assert bytes(transport.out) == b"HTTP/1.1 101 OK\r\n\r\n"
     assert isinstance(transport.protocol, Quiet) and not transport.ended

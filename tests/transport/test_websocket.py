@@ -78,9 +78,9 @@ def server_frames(transport: MemoryTransport) -> list[tuple[int, bytes]]:
         op, n = data[i] & 0x0F, data[i + 1] & 0x7F
         i += 2
         if n == 126:
-            n = int.from_bytes(data[i:i + 2], "big")
+            n = int.from_bytes(data[i : i + 2], "big")
             i += 2
-        out.append((op, data[i:i + n]))
+        out.append((op, data[i : i + n]))
         i += n
     return out
 
@@ -122,8 +122,9 @@ async def test_a_heartbeat_is_answered_on_the_next_turn(ctx: SocketContext) -> N
     conn, transport = connect(ctx)
     conn.data_received(masked(b'[null,"12","phoenix","heartbeat",{}]'))
     await asyncio.sleep(0)
-    assert texts(transport) == [[None, "12", "phoenix", "phx_reply",
-                                 {"status": "ok", "response": {}}]]
+    assert texts(transport) == [
+        [None, "12", "phoenix", "phx_reply", {"status": "ok", "response": {}}]
+    ]
 
 
 async def test_pings_get_pongs_and_garbage_gets_a_notice(ctx: SocketContext) -> None:

@@ -66,7 +66,9 @@ def browser() -> Iterator[Browser]:
         raise AssertionError("unreachable")
     with sync_playwright() as pw:
         instance = pw.chromium.launch(
-            executable_path=executable, headless=True, args=CHROMIUM_ARGS,
+            executable_path=executable,
+            headless=True,
+            args=CHROMIUM_ARGS,
         )
         try:
             yield instance

@@ -41,7 +41,10 @@ def _expect() -> Any:
 def api(base: str, method: str, path: str, body: Any = None) -> tuple[int, dict[str, Any]]:
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(
-        base + path, data=data, method=method, headers={"Content-Type": "application/json"},
+        base + path,
+        data=data,
+        method=method,
+        headers={"Content-Type": "application/json"},
     )
     try:
         with urllib.request.urlopen(request, timeout=5) as response:
@@ -177,7 +180,7 @@ def test_two_people_chat_live(web_server: ServerProcess, browsing: Browsing) -> 
     expect(xss).to_be_visible()
     expect(log(alice).locator("img")).to_have_count(0)
     send(alice, '<b>bold</b> "quotes" & <script>alert(2)</script>')
-    expect(message(bob, "<b>bold</b>")).to_contain_text('<script>alert(2)</script>')
+    expect(message(bob, "<b>bold</b>")).to_contain_text("<script>alert(2)</script>")
     expect(log(bob).locator("b, script")).to_have_count(0)
 
     # Links become safe links; other schemes stay text.
@@ -245,7 +248,8 @@ def test_long_messages_and_send_errors(web_server: ServerProcess, browsing: Brow
 
 
 def test_nickname_prompt_validation_and_memory(
-    web_server: ServerProcess, browsing: Browsing,
+    web_server: ServerProcess,
+    browsing: Browsing,
 ) -> None:
     expect = _expect()
     base = web_server.url
@@ -505,8 +509,12 @@ def test_phone_width_keyboard_only(web_server: ServerProcess, browsing: Browsing
     expect(page.get_by_role("button", name="Send")).to_be_focused()
 
     assert page.evaluate(no_overflow)
-    for locator in (page.get_by_label("Message"), page.get_by_role("button", name="Send"),
-                    online(page), page.get_by_role("button", name="Copy link")):
+    for locator in (
+        page.get_by_label("Message"),
+        page.get_by_role("button", name="Send"),
+        online(page),
+        page.get_by_role("button", name="Copy link"),
+    ):
         expect(locator).to_be_in_viewport()
 
     # Copy link (clipboard, with a fallback) gives feedback.
@@ -515,7 +523,8 @@ def test_phone_width_keyboard_only(web_server: ServerProcess, browsing: Browsing
 
 
 def test_copy_link_puts_the_room_url_on_the_clipboard(
-    web_server: ServerProcess, browsing: Browsing,
+    web_server: ServerProcess,
+    browsing: Browsing,
 ) -> None:
     expect = _expect()
     code = new_room(web_server.url)
@@ -591,8 +600,16 @@ def test_screenshots(web_server: ServerProcess, browsing: Browsing, screenshot_d
     gone_dark.goto("/r/zzzzzzzzzzzz")
     gone_dark.screenshot(path=str(screenshot_dir / "room-expired-dark.png"))
 
-    for name in ("home", "nickname-prompt", "room-light", "room-dark", "room-phone",
-                 "home-phone", "room-expired", "room-expired-dark"):
+    for name in (
+        "home",
+        "nickname-prompt",
+        "room-light",
+        "room-dark",
+        "room-phone",
+        "home-phone",
+        "room-expired",
+        "room-expired-dark",
+    ):
         assert (screenshot_dir / f"{name}.png").stat().st_size > 5_000, name
 
 

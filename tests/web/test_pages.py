@@ -24,8 +24,12 @@ STATIC = Path(str(resources.files("sketchychat.web").joinpath("static")))
 TEMPLATES = ("index.html", "room.html", "gone.html")
 ROOM_CODE = "k7m2p9qrstvw"
 #: What the routes pass: the room page its code, the gone page (expired room, or 404) its words.
-VALUES = {"room_code": ROOM_CODE, "title": "Room expired", "heading": "This room has expired",
-          "text": "It may never have existed."}
+VALUES = {
+    "room_code": ROOM_CODE,
+    "title": "Room expired",
+    "heading": "This room has expired",
+    "text": "It may never have existed.",
+}
 
 
 # ---- render ------------------------------------------------------------------------------------
@@ -303,7 +307,10 @@ def test_js_module_parses(name: str) -> None:
         missing("node is not installed")
     proc = subprocess.run(
         [_NODE, "--check", str(STATIC / "js" / name)],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
 
@@ -323,7 +330,10 @@ def test_the_browser_modules_pass_their_node_tests() -> None:
         missing("node is not installed")
     proc = subprocess.run(
         [_NODE, "--test", *sorted(str(p) for p in JS_TESTS.glob("*.test.mjs"))],
-        capture_output=True, text=True, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-2000:]
     assert "# fail 0" in proc.stdout and "# pass 0" not in proc.stdout

@@ -312,13 +312,17 @@ def test_empty_continuations_cannot_keep_a_message_open_forever() -> None:
 def test_a_message_may_use_one_frame_per_64_bytes_of_the_limit() -> None:
     limit = 4096
     frames = limit // BYTES_PER_FRAME
-    ok = client_frame(BINARY, b"x", fin=False) + client_frame(CONT, b"x", fin=False) * (
-        frames - 2
-    ) + client_frame(CONT, b"x")
+    ok = (
+        client_frame(BINARY, b"x", fin=False)
+        + client_frame(CONT, b"x", fin=False) * (frames - 2)
+        + client_frame(CONT, b"x")
+    )
     assert parse(ok, max_size=limit) == [BinaryMessage(b"x" * frames)]
-    too_many = client_frame(BINARY, b"x", fin=False) + client_frame(CONT, b"x", fin=False) * (
-        frames - 1
-    ) + client_frame(CONT, b"x")
+    too_many = (
+        client_frame(BINARY, b"x", fin=False)
+        + client_frame(CONT, b"x", fin=False) * (frames - 1)
+        + client_frame(CONT, b"x")
+    )
     assert error_of(too_many, max_size=limit).code == CloseCode.TOO_BIG
 
 
@@ -612,9 +616,12 @@ payloads = small_payloads | big_payloads
 
 def stretch_text(seed: str, size: int) -> bytes:
     """About ``size`` bytes of valid UTF-8 from a short seed (whole characters only)."""
-    return (seed * (size // max(1, len(seed.encode())) + 1)).encode()[: max(size, 0)].decode(
-        "utf-8", "ignore"
-    ).encode()
+    return (
+        (seed * (size // max(1, len(seed.encode())) + 1))
+        .encode()[: max(size, 0)]
+        .decode("utf-8", "ignore")
+        .encode()
+    )
 
 
 small_texts = st.text(max_size=120).map(str.encode)

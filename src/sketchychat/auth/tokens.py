@@ -68,8 +68,13 @@ class TokenSigner:
 
     def issue(self, user_id: str, nickname: str, *, now: float) -> str:
         issued = int(now)
-        claims = {"v": 1, "uid": user_id, "nick": nickname, "iat": issued,
-                  "exp": issued + self._ttl}
+        claims = {
+            "v": 1,
+            "uid": user_id,
+            "nick": nickname,
+            "iat": issued,
+            "exp": issued + self._ttl,
+        }
         body = _b64(orjson.dumps(claims))
         return body + "." + _b64(self._mac(body))
 

@@ -33,18 +33,27 @@ _RESYNC_SPACING = 5.0
 
 class Cluster:
     def __init__(
-        self, pubsub: PubSub, adapter: RedisAdapter, *, interval: float, down_timeout: float,
+        self,
+        pubsub: PubSub,
+        adapter: RedisAdapter,
+        *,
+        interval: float,
+        down_timeout: float,
         idle_timeout: float,
     ) -> None:
         self._pubsub = pubsub
         self._adapter = adapter
         self._interval = interval
         self._registry: RoomRegistry | None = None
-        self.liveness = Liveness(pubsub, timeout=down_timeout, on_down=self._node_down,
-                                 on_back=self._node_back)
+        self.liveness = Liveness(
+            pubsub, timeout=down_timeout, on_down=self._node_down, on_back=self._node_back
+        )
         self.directory = RedisDirectory(
-            adapter.client, namespace=adapter.namespace, node_id=pubsub.node_id,
-            idle_timeout=idle_timeout, alive=self.liveness.alive,
+            adapter.client,
+            namespace=adapter.namespace,
+            node_id=pubsub.node_id,
+            idle_timeout=idle_timeout,
+            alive=self.liveness.alive,
         )
         self._synced_generation = adapter.generation
         self._last_resync = float("-inf")
@@ -83,8 +92,10 @@ class Cluster:
     async def tick(self, now: float) -> None:
         adapter = self._adapter
         if adapter.healthy:
-            if (adapter.generation != self._synced_generation
-                    and now - self._last_resync >= _RESYNC_SPACING):
+            if (
+                adapter.generation != self._synced_generation
+                and now - self._last_resync >= _RESYNC_SPACING
+            ):
                 self._resync_all(now)
             self.liveness.check()
         self.liveness.beat()

@@ -41,13 +41,18 @@ TOMBSTONE_MS = 24 * 3600 * 1000
 _NOW = "local t = redis.call('TIME') local now = t[1] * 1000 + math.floor(t[2] / 1000) "
 
 # KEYS[1] room key; ARGV idle ms, tombstone ms. 1 when claimed.
-_CREATE = _NOW + """
+_CREATE = (
+    _NOW
+    + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('SET', KEYS[1], now + ARGV[1], 'PX', ARGV[1] + ARGV[2])
 return 1
 """
+)
 # KEYS[1] room key; ARGV idle ms, ms the room has been empty here, tombstone ms.
-_TOUCH = _NOW + """
+_TOUCH = (
+    _NOW
+    + """
 local expiry = now + tonumber(ARGV[1]) - tonumber(ARGV[2])
 local current = tonumber(redis.call('GET', KEYS[1]) or '0')
 if current < expiry then
@@ -55,12 +60,16 @@ if current < expiry then
 end
 return 1
 """
+)
 # KEYS[1] room key. ms until expiry (negative once expired), or nil when unknown.
-_REMAINING = _NOW + """
+_REMAINING = (
+    _NOW
+    + """
 local expiry = redis.call('GET', KEYS[1])
 if not expiry then return nil end
 return tonumber(expiry) - now
 """
+)
 
 
 class _Mark:
@@ -78,7 +87,12 @@ class RedisDirectory:
     """Implements :class:`~sketchychat.rooms.registry.Directory`, plus the refresh loop's work."""
 
     def __init__(
-        self, client: aredis.Redis, *, namespace: str, node_id: str, idle_timeout: float,
+        self,
+        client: aredis.Redis,
+        *,
+        namespace: str,
+        node_id: str,
+        idle_timeout: float,
         alive: Callable[[str], bool],
     ) -> None:
         self._client = client
@@ -102,8 +116,9 @@ class RedisDirectory:
     # -- Directory protocol ------------------------------------------------
 
     async def create(self, code: str) -> bool:
-        created = await self._call(self._create(keys=[self._room_key(code)],
-                                                args=[self._idle_ms, TOMBSTONE_MS]))
+        created = await self._call(
+            self._create(keys=[self._room_key(code)], args=[self._idle_ms, TOMBSTONE_MS])
+        )
         return bool(created)
 
     async def status(self, code: str) -> Status:
@@ -113,8 +128,9 @@ class RedisDirectory:
         return "live" if int(remaining) > 0 else "expired"
 
     async def revive(self, code: str) -> None:
-        await self._call(self._touch(keys=[self._room_key(code)],
-                                     args=[self._idle_ms, 0, TOMBSTONE_MS]))
+        await self._call(
+            self._touch(keys=[self._room_key(code)], args=[self._idle_ms, 0, TOMBSTONE_MS])
+        )
 
     async def online(self, code: str) -> int:
         fields = await self._call(self._client.hgetall(self._online_key(code)))
@@ -152,8 +168,14 @@ class RedisDirectory:
                 await self._queue_touch(pipe, room.code, int((now - empty_since) * 1000))
             if room.local_version != mark.version:
                 self._queue_online(pipe, room.code, room.local_keys())
-            done.append((mark, room.local_version, now if due else mark.touched,
-                         None if occupied else empty_since))
+            done.append(
+                (
+                    mark,
+                    room.local_version,
+                    now if due else mark.touched,
+                    None if occupied else empty_since,
+                )
+            )
         for code in [c for c in self._marks if c not in hosted]:
             del self._marks[code]  # dropped here: its online field goes (below) next time
             pipe.hdel(self._online_key(code), self._node)
@@ -176,8 +198,11 @@ class RedisDirectory:
 
     async def _queue_touch(self, pipe: Any, code: str, empty_for_ms: int) -> None:
         """Queues on the pipeline (which loads the script first when it runs)."""
-        await self._touch(keys=[self._room_key(code)],
-                          args=[self._idle_ms, empty_for_ms, TOMBSTONE_MS], client=pipe)
+        await self._touch(
+            keys=[self._room_key(code)],
+            args=[self._idle_ms, empty_for_ms, TOMBSTONE_MS],
+            client=pipe,
+        )
 
     def _queue_online(self, pipe: Any, code: str, people: set[str]) -> None:
         key = self._online_key(code)

@@ -79,8 +79,13 @@ class Liveness:
     """Heartbeats out, peers' heartbeats in; callbacks when a peer goes down or comes back."""
 
     def __init__(
-        self, pubsub: PubSub, *, timeout: float, on_down: Callable[[str], None],
-        on_back: Callable[[str], None], clock: Callable[[], float] = time.monotonic,
+        self,
+        pubsub: PubSub,
+        *,
+        timeout: float,
+        on_down: Callable[[str], None],
+        on_back: Callable[[str], None],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._pubsub = pubsub
         self._on_down = on_down

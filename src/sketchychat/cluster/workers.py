@@ -52,8 +52,9 @@ class _Supervisor:
         watchers = [loop.create_task(self._keep(i)) for i in range(self._count)]
         ready = loop.create_task(self._all_ready.wait())
         stopping = loop.create_task(self._stopping.wait())
-        done, _ = await asyncio.wait({ready, stopping}, timeout=_STARTUP_TIMEOUT,
-                                     return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {ready, stopping}, timeout=_STARTUP_TIMEOUT, return_when=asyncio.FIRST_COMPLETED
+        )
         if ready in done and not self._stopping.is_set():
             print(f"SketchyChat listening on {self._url} ({self._count} workers)", flush=True)
         elif not done:
@@ -73,9 +74,13 @@ class _Supervisor:
         while not self._stopping.is_set():
             started = time.monotonic()
             proc = await asyncio.create_subprocess_exec(
-                sys.executable, "-m", "sketchychat", *self._argv,
+                sys.executable,
+                "-m",
+                "sketchychat",
+                *self._argv,
                 env={**os.environ, WORKER_ENV: f"{index + 1}:{os.getpid()}"},
-                stdout=asyncio.subprocess.PIPE, start_new_session=False,
+                stdout=asyncio.subprocess.PIPE,
+                start_new_session=False,
             )
             self._procs[index] = proc
             was_ready = await self._pump(index, proc)
@@ -89,9 +94,10 @@ class _Supervisor:
                 self._stopping.set()
                 return
             failures = 0 if time.monotonic() - started >= _HEALTHY_UPTIME else failures + 1
-            delay = min(30.0, 0.5 * 2 ** failures)
-            log.warning("worker %d exited with code %s; restarting in %.1fs",
-                        index + 1, code, delay)
+            delay = min(30.0, 0.5 * 2**failures)
+            log.warning(
+                "worker %d exited with code %s; restarting in %.1fs", index + 1, code, delay
+            )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
 

@@ -105,7 +105,11 @@ class PresenceReplica:
 
     def _tell(self, diff: Diff) -> None:
         if diff:
-            self._pubsub.broadcast(self._topic, "presence", {
-                "joins": [[key, meta] for key, metas in diff.joins.items() for meta in metas],
-                "leaves": [meta["phx_ref"] for metas in diff.leaves.values() for meta in metas],
-            })
+            self._pubsub.broadcast(
+                self._topic,
+                "presence",
+                {
+                    "joins": [[key, meta] for key, metas in diff.joins.items() for meta in metas],
+                    "leaves": [meta["phx_ref"] for metas in diff.leaves.values() for meta in metas],
+                },
+            )

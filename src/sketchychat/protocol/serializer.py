@@ -18,7 +18,11 @@ class DecodeError(ValueError):
     """
 
     def __init__(
-        self, reason: str, *, ref: str | None = None, join_ref: str | None = None,
+        self,
+        reason: str,
+        *,
+        ref: str | None = None,
+        join_ref: str | None = None,
         topic: str | None = None,
     ) -> None:
         super().__init__(reason)
@@ -38,14 +42,23 @@ class Serializer(Protocol):
         ...
 
     def encode_reply(
-        self, join_ref: str | None, ref: str | None, topic: str, status: str,
+        self,
+        join_ref: str | None,
+        ref: str | None,
+        topic: str,
+        status: str,
         response: Payload,
     ) -> Frame:
         """``phx_reply`` with ``{"status", "response"}``."""
         ...
 
     def encode_push(
-        self, join_ref: str | None, ref: str | None, topic: str, event: str, payload: Payload,
+        self,
+        join_ref: str | None,
+        ref: str | None,
+        topic: str,
+        event: str,
+        payload: Payload,
     ) -> Frame:
         """A message to one channel (``ref`` is null except for phx_close/phx_error)."""
         ...

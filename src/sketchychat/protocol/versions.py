@@ -35,5 +35,3 @@ def _parse(vsn: str) -> tuple[int, int, int] | None:
     if len(parts) != 3 or not all(p.isascii() and p.isdigit() and len(p) <= 6 for p in parts):
         return None
     return int(parts[0]), int(parts[1]), int(parts[2])
-
-

@@ -29,8 +29,14 @@ class Envelope:
 
     def encode(self) -> bytes:
         return orjson.dumps(
-            {"v": VERSION, "n": self.node, "t": self.topic, "k": self.kind, "d": self.data,
-             "to": self.target}
+            {
+                "v": VERSION,
+                "n": self.node,
+                "t": self.topic,
+                "k": self.kind,
+                "d": self.data,
+                "to": self.target,
+            }
         )
 
     @classmethod
@@ -42,7 +48,12 @@ class Envelope:
         if not isinstance(obj, dict) or obj.get("v") != VERSION:
             raise EnvelopeError("unknown envelope version")
         node, topic, kind, data, target = (obj.get(k) for k in ("n", "t", "k", "d", "to"))
-        if not (isinstance(node, str) and isinstance(topic, str) and isinstance(kind, str)
-                and isinstance(data, dict) and (target is None or isinstance(target, str))):
+        if not (
+            isinstance(node, str)
+            and isinstance(topic, str)
+            and isinstance(kind, str)
+            and isinstance(data, dict)
+            and (target is None or isinstance(target, str))
+        ):
             raise EnvelopeError("malformed envelope")
         return cls(node, topic, kind, data, target)

@@ -53,13 +53,21 @@ class RedisAdapter:
     """One listener connection (SUBSCRIBE) and a pool for PUBLISH and commands."""
 
     def __init__(
-        self, url: str, *, namespace: str = "sketchychat", queue_limit: int = QUEUE_LIMIT,
-        backoff: tuple[float, float] = (0.1, 5.0), ping_every: float = 2.0,
+        self,
+        url: str,
+        *,
+        namespace: str = "sketchychat",
+        queue_limit: int = QUEUE_LIMIT,
+        backoff: tuple[float, float] = (0.1, 5.0),
+        ping_every: float = 2.0,
     ) -> None:
         self.namespace = namespace
         #: Shared with the room directory (same pool, same timeouts).
         self.client: aredis.Redis = aredis.Redis.from_url(
-            url, retry=Retry(NoBackoff(), 0), socket_connect_timeout=2.0, socket_timeout=5.0,
+            url,
+            retry=Retry(NoBackoff(), 0),
+            socket_connect_timeout=2.0,
+            socket_timeout=5.0,
             health_check_interval=0,
         )
         self._queue_limit = queue_limit
@@ -95,9 +103,11 @@ class RedisAdapter:
         """
         self._deliver = deliver
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._listen_forever(), name="redis-listener"),
-                       loop.create_task(self._write_forever(), name="redis-writer"),
-                       loop.create_task(self._control_forever(), name="redis-control")]
+        self._tasks = [
+            loop.create_task(self._listen_forever(), name="redis-listener"),
+            loop.create_task(self._write_forever(), name="redis-writer"),
+            loop.create_task(self._control_forever(), name="redis-control"),
+        ]
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._up.wait(), 3.0)
         if not self._listener_ok:
@@ -186,8 +196,13 @@ class RedisAdapter:
             self._down_since = None
             self.generation += 1
             if self._ever_up:
-                log.warning("Redis reachable again after %.1fs; resubscribed %d topics "
-                            "(%d envelopes dropped so far)", down, len(self._refs), self.dropped)
+                log.warning(
+                    "Redis reachable again after %.1fs; resubscribed %d topics "
+                    "(%d envelopes dropped so far)",
+                    down,
+                    len(self._refs),
+                    self.dropped,
+                )
             self._ever_up = True
             self._up.set()
 
@@ -371,4 +386,4 @@ def _text(value: bytes | str) -> str:
 
 
 def _topic_of(namespace: str, channel: str) -> str:
-    return channel[len(namespace) + 3:]
+    return channel[len(namespace) + 3 :]

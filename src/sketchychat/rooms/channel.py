@@ -83,18 +83,23 @@ def new_msg(room: ChannelRoom, member: Member, push: Push) -> None:
         raise Refused("invalid_body", "A message needs some text.")
     if len(body) > room.max_body_length:
         raise Refused(
-            "body_too_long", f"Messages can be at most {room.max_body_length} characters long.")
+            "body_too_long", f"Messages can be at most {room.max_body_length} characters long."
+        )
     msg_id = room.next_message_id()
-    message = {"id": msg_id, "user_id": member.user_id, "nickname": member.nickname,
-               "body": body, "at": room.now_ms()}
+    message = {
+        "id": msg_id,
+        "user_id": member.user_id,
+        "nickname": member.nickname,
+        "body": body,
+        "at": room.now_ms(),
+    }
     room.reply(push, {"id": msg_id})
     room.broadcast("new_msg", message)
 
 
 def typing(room: ChannelRoom, member: Member, push: Push) -> None:
     room.reply(push, {})
-    room.broadcast("typing", {"user_id": member.user_id, "nickname": member.nickname},
-                   skip=member)
+    room.broadcast("typing", {"user_id": member.user_id, "nickname": member.nickname}, skip=member)
 
 
 #: contract.md §4: the events of a chat room.

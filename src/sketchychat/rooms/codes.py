@@ -18,7 +18,12 @@ from collections.abc import Callable
 from sketchychat.auth.tokens import derive_key
 
 __all__ = [
-    "ALPHABET", "CODE_LENGTH", "ROOM_TOPIC_PREFIX", "RoomCodes", "is_well_formed", "topic_code",
+    "ALPHABET",
+    "CODE_LENGTH",
+    "ROOM_TOPIC_PREFIX",
+    "RoomCodes",
+    "is_well_formed",
+    "topic_code",
 ]
 
 #: Digits and lowercase letters without 0/1/i/l/o (look-alikes).
@@ -38,7 +43,7 @@ def is_well_formed(code: str) -> bool:
 def topic_code(topic: str) -> str | None:
     """``room:<code>`` → ``<code>`` for a well-formed code, else None."""
     if topic.startswith(ROOM_TOPIC_PREFIX):
-        code = topic[len(ROOM_TOPIC_PREFIX):]
+        code = topic[len(ROOM_TOPIC_PREFIX) :]
         if is_well_formed(code):
             return code
     return None

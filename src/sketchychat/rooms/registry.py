@@ -61,8 +61,13 @@ class Directory(Protocol):
 
 class RoomRegistry:
     def __init__(
-        self, codes: RoomCodes, pubsub: PubSub, *, idle_timeout: float,
-        limits: RoomLimits | None = None, directory: Directory | None = None,
+        self,
+        codes: RoomCodes,
+        pubsub: PubSub,
+        *,
+        idle_timeout: float,
+        limits: RoomLimits | None = None,
+        directory: Directory | None = None,
     ) -> None:
         self._codes = codes
         self._directory = directory
@@ -153,8 +158,7 @@ class RoomRegistry:
 
     def _open(self, code: str, *, gated: bool = False) -> Room:
         gate = (lambda: self._admit(code)) if gated else None
-        room = Room(code, self._pubsub, limits=self._limits, node_hash=self._node_hash,
-                    gate=gate)
+        room = Room(code, self._pubsub, limits=self._limits, node_hash=self._node_hash, gate=gate)
         self._rooms[code] = room
         room.start()
         return room
@@ -196,8 +200,12 @@ class RoomRegistry:
                 if self._directory is None:
                     self._expired[code] = now
                 await room.stop()
-                log.info("room %s expired" if self._directory is None
-                         else "room %s idle here; dropped locally", code)
+                log.info(
+                    "room %s expired"
+                    if self._directory is None
+                    else "room %s idle here; dropped locally",
+                    code,
+                )
         for code, when in list(self._expired.items()):
             if now - when >= _TOMBSTONE_SECONDS:
                 del self._expired[code]

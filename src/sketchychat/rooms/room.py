@@ -84,8 +84,13 @@ class Room(Actor[_Item]):
     """``room:<code>`` on this node."""
 
     def __init__(
-        self, code: str, pubsub: PubSub, *, limits: RoomLimits | None = None,
-        node_hash: int = 0, gate: Callable[[], Awaitable[bool]] | None = None,
+        self,
+        code: str,
+        pubsub: PubSub,
+        *,
+        limits: RoomLimits | None = None,
+        node_hash: int = 0,
+        gate: Callable[[], Awaitable[bool]] | None = None,
         events: Mapping[str, Handler] = CHAT_EVENTS,
     ) -> None:
         super().__init__("room:" + code, gate)
@@ -105,8 +110,14 @@ class Room(Actor[_Item]):
 
     # -- what sockets call ------------------------------------------------
 
-    def join(self, peer: Peer, join_ref: str | None, ref: str | None, identity: Identity,
-             payload: dict[str, Any]) -> None:
+    def join(
+        self,
+        peer: Peer,
+        join_ref: str | None,
+        ref: str | None,
+        identity: Identity,
+        payload: dict[str, Any],
+    ) -> None:
         """Admit ``peer``'s channel; the room replies, then ``peer.join_resolved``."""
         self.post(_Join(peer, join_ref, ref, identity, payload))
 
@@ -114,8 +125,9 @@ class Room(Actor[_Item]):
         """Drop ``peer``'s channel ``join_ref``; sends nothing to it."""
         self.post(_Leave(peer, join_ref))
 
-    def push(self, peer: Peer, join_ref: str | None, ref: str | None, event: str,
-             payload: Payload) -> None:
+    def push(
+        self, peer: Peer, join_ref: str | None, ref: str | None, event: str, payload: Payload
+    ) -> None:
         """A client event for the channel ``join_ref`` (contract.md §4)."""
         self.post(Push(peer, join_ref, ref, event, payload))
 
@@ -190,8 +202,10 @@ class Room(Actor[_Item]):
             return
         now = time.time()
         phx_ref, diff = self._presence.track(
-            ident.user_id, {"nickname": ident.nickname, "online_at": int(now * 1000)},
-            now_ns=time.time_ns())
+            ident.user_id,
+            {"nickname": ident.nickname, "online_at": int(now * 1000)},
+            now_ns=time.time_ns(),
+        )
         self._members[key] = Member(j.peer, j.join_ref, ident.user_id, ident.nickname, phx_ref)
         self.empty_since = None
         self.local_version += 1
@@ -199,8 +213,11 @@ class Room(Actor[_Item]):
         # contract.md §4: reply, then a fresh presence_state for this join (protocol.md §4.2).
         j.peer.send(ser.encode_reply(j.join_ref, j.ref, self.topic, "ok", answer))
         j.peer.join_resolved(self.topic, j.join_ref, True)
-        j.peer.send(ser.encode_push(j.join_ref, None, self.topic, "presence_state",
-                                    self._presence.state.list()))
+        j.peer.send(
+            ser.encode_push(
+                j.join_ref, None, self.topic, "presence_state", self._presence.state.list()
+            )
+        )
         self._presence_changed(diff)
 
     def _handle_leave(self, lv: _Leave) -> None:
@@ -224,8 +241,13 @@ class Room(Actor[_Item]):
                 raise Refused("unknown_event", f"This room does not understand {push.event!r}.")
             handler(self, member, push)
         except Refused as refused:
-            self._answer(push.peer, push.join_ref, push.ref, "error",
-                         {"reason": refused.reason, "message": refused.message})
+            self._answer(
+                push.peer,
+                push.join_ref,
+                push.ref,
+                "error",
+                {"reason": refused.reason, "message": refused.message},
+            )
 
     def _handle_envelope(self, env: Envelope) -> None:
         if env.kind == "msg":
@@ -272,8 +294,14 @@ class Room(Actor[_Item]):
                 out = cache[ser] = Broadcast(ser.encode_broadcast(topic, event, payload))
             peer.deliver(out)
 
-    def _answer(self, peer: Peer, join_ref: str | None, ref: str | None, status: str,
-                response: dict[str, Any]) -> None:
+    def _answer(
+        self,
+        peer: Peer,
+        join_ref: str | None,
+        ref: str | None,
+        status: str,
+        response: dict[str, Any],
+    ) -> None:
         peer.send(peer.serializer.encode_reply(join_ref, ref, self.topic, status, response))
 
     def _presence_changed(self, diff: Diff) -> None:
@@ -287,8 +315,12 @@ class Room(Actor[_Item]):
         """End every channel with phx_error and start over empty (clients rejoin)."""
         # Never log payloads: only the exception type and where it happened.
         tb = "".join(traceback.format_tb(exc.__traceback__))
-        log.error("room %s crashed with %s; its channels rejoin\n%s",
-                  self.code, type(exc).__name__, tb.rstrip())
+        log.error(
+            "room %s crashed with %s; its channels rejoin\n%s",
+            self.code,
+            type(exc).__name__,
+            tb.rstrip(),
+        )
         members = list(self._members.values())
         self._members.clear()
         self.local_version += 1

@@ -46,7 +46,13 @@ class SocketContext:
 
 class PhoenixSocket:
     __slots__ = (
-        "_ctx", "_session", "_transport", "deliver", "identity", "last_seen", "send",
+        "_ctx",
+        "_session",
+        "_transport",
+        "deliver",
+        "identity",
+        "last_seen",
+        "send",
         "serializer",
     )
 
@@ -54,8 +60,13 @@ class PhoenixSocket:
     send: Callable[[Frame], None]
 
     def __init__(
-        self, ctx: SocketContext, transport: Transport, serializer: Serializer,
-        identity: Identity, *, now: float,
+        self,
+        ctx: SocketContext,
+        transport: Transport,
+        serializer: Serializer,
+        identity: Identity,
+        *,
+        now: float,
     ) -> None:
         self._ctx = ctx
         self._transport = transport
@@ -115,8 +126,11 @@ class PhoenixSocket:
         text = _DECODE_MESSAGES.get(err.reason, "The server could not read that message.")
         response = {"reason": err.reason, "message": text}
         if err.ref is not None:
-            self.send(self.serializer.encode_reply(
-                err.join_ref, err.ref, err.topic or PHOENIX_TOPIC, "error", response))
+            self.send(
+                self.serializer.encode_reply(
+                    err.join_ref, err.ref, err.topic or PHOENIX_TOPIC, "error", response
+                )
+            )
         else:
             self.send(self.serializer.encode_push(None, None, PHOENIX_TOPIC, "error", response))
 
@@ -126,11 +140,11 @@ class PhoenixSocket:
             if isinstance(cmd, Route):
                 self._route(cmd)
             elif isinstance(cmd, Reply):
-                self.send(ser.encode_reply(cmd.join_ref, cmd.ref, cmd.topic, cmd.status,
-                                           cmd.response))
+                self.send(
+                    ser.encode_reply(cmd.join_ref, cmd.ref, cmd.topic, cmd.status, cmd.response)
+                )
             elif isinstance(cmd, Send):
-                self.send(ser.encode_push(cmd.join_ref, cmd.ref, cmd.topic, cmd.event,
-                                          cmd.payload))
+                self.send(ser.encode_push(cmd.join_ref, cmd.ref, cmd.topic, cmd.event, cmd.payload))
             elif isinstance(cmd, Join):
                 self._join(cmd)
             elif isinstance(cmd, Leave):
@@ -147,10 +161,20 @@ class PhoenixSocket:
         room = None if code is None else self._ctx.registry.find_for_join(code)
         if room is None or not isinstance(cmd.payload, dict):
             reason = "not_found" if room is None else "invalid_payload"
-            message = ("This room does not exist or has expired." if room is None
-                       else "Join with a JSON object.")
-            self.send(self.serializer.encode_reply(
-                cmd.join_ref, cmd.ref, cmd.topic, "error", {"reason": reason, "message": message}))
+            message = (
+                "This room does not exist or has expired."
+                if room is None
+                else "Join with a JSON object."
+            )
+            self.send(
+                self.serializer.encode_reply(
+                    cmd.join_ref,
+                    cmd.ref,
+                    cmd.topic,
+                    "error",
+                    {"reason": reason, "message": message},
+                )
+            )
             self._run(self._session.join_failed(cmd.topic, cmd.join_ref))
             return
         room.join(self, cmd.join_ref, cmd.ref, self.identity, cmd.payload)
@@ -158,8 +182,11 @@ class PhoenixSocket:
     def _route(self, cmd: Route) -> None:
         room = self._room(cmd.topic)
         if room is None:
-            self.send(self.serializer.encode_reply(
-                None, cmd.ref, cmd.topic, "error", {"reason": "unmatched topic"}))
+            self.send(
+                self.serializer.encode_reply(
+                    None, cmd.ref, cmd.topic, "error", {"reason": "unmatched topic"}
+                )
+            )
             return
         room.push(self, cmd.join_ref, cmd.ref, cmd.event, cmd.payload)
 
@@ -167,5 +194,5 @@ class PhoenixSocket:
 _DECODE_MESSAGES = {
     "malformed_json": "That frame is not valid JSON text.",
     "invalid_message": "Messages are [join_ref, ref, topic, event, payload] with a JSON object "
-                       "payload.",
+    "payload.",
 }

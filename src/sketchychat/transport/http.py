@@ -81,8 +81,12 @@ class HttpError(Exception):
 
 
 def json_response(status: int, obj: Any, headers: list[tuple[str, str]] | None = None) -> Response:
-    return Response(status, orjson.dumps(obj), "application/json",
-                    [("cache-control", "no-store"), *(headers or [])])
+    return Response(
+        status,
+        orjson.dumps(obj),
+        "application/json",
+        [("cache-control", "no-store"), *(headers or [])],
+    )
 
 
 def error(status: int, code: str, message: str) -> Response:

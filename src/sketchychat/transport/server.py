@@ -109,8 +109,10 @@ class HttpProtocol(asyncio.Protocol):
             self._upgrade(data[offset:])
         except httptools.HttpParserError:
             refusal, self._refusal = self._refusal, None
-            self._refuse(refusal or error(
-                400, "bad_request", "The server could not parse that HTTP request."))
+            self._refuse(
+                refusal
+                or error(400, "bad_request", "The server could not parse that HTTP request.")
+            )
 
     # -- httptools callbacks -------------------------------------------------
 
@@ -152,8 +154,9 @@ class HttpProtocol(asyncio.Protocol):
         if self._parser.should_upgrade():
             return  # answered in data_received once httptools raises HttpParserUpgrade
         method = self._parser.get_method().decode("ascii", "replace")
-        request = Request.build(method, self._url.decode("latin-1"), self._headers,
-                                bytes(self._body))
+        request = Request.build(
+            method, self._url.decode("latin-1"), self._headers, bytes(self._body)
+        )
         self._body.clear()
         self._enqueue(request, self._parser.should_keep_alive())
 
@@ -180,7 +183,8 @@ class HttpProtocol(asyncio.Protocol):
 
     def _arm_deadline(self) -> None:
         self._deadline = asyncio.get_running_loop().call_later(
-            self._ctx.request_timeout, self._too_slow)
+            self._ctx.request_timeout, self._too_slow
+        )
 
     def _disarm_deadline(self) -> None:
         if self._deadline is not None:
@@ -190,8 +194,9 @@ class HttpProtocol(asyncio.Protocol):
     def _too_slow(self) -> None:
         self._deadline = None
         if not self._closing:
-            self._refuse(error(408, "request_timeout",
-                               "The request did not arrive in time; send it whole."))
+            self._refuse(
+                error(408, "request_timeout", "The request did not arrive in time; send it whole.")
+            )
 
     # -- handling ------------------------------------------------------------
 
@@ -208,8 +213,11 @@ class HttpProtocol(asyncio.Protocol):
                 if not keep_alive:
                     self._close()
                     return
-                if (self._transport is not None and not self._transport.is_closing()
-                        and not self._refused):
+                if (
+                    self._transport is not None
+                    and not self._transport.is_closing()
+                    and not self._refused
+                ):
                     self._transport.resume_reading()
         finally:
             self._worker = None

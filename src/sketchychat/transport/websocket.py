@@ -56,7 +56,11 @@ from sketchychat.websocket.handshake import (
 )
 
 __all__ = [
-    "SOCKET_PATH", "Application", "WebSocketEndpoint", "WebSocketOptions", "WebSocketTransport",
+    "SOCKET_PATH",
+    "Application",
+    "WebSocketEndpoint",
+    "WebSocketOptions",
+    "WebSocketTransport",
     "phoenix_application",
 ]
 
@@ -86,7 +90,13 @@ class WebSocketTransport(asyncio.Protocol):
     """One WebSocket connection after the handshake (RFC 6455 §5-§7)."""
 
     __slots__ = (
-        "_opts", "_out", "_out_bytes", "_parser", "_paused", "_state", "_transport",
+        "_opts",
+        "_out",
+        "_out_bytes",
+        "_parser",
+        "_paused",
+        "_state",
+        "_transport",
         "receiver",
     )
 
@@ -167,7 +177,8 @@ class WebSocketTransport(asyncio.Protocol):
         if data is None:
             frame = broadcast.frame
             data = broadcast.ws_frame = (
-                binary_frame(frame.data) if frame.binary else text_frame(frame.data))
+                binary_frame(frame.data) if frame.binary else text_frame(frame.data)
+            )
         pending = self._out
         if pending is None:
             self._out = [data]
@@ -194,7 +205,8 @@ class WebSocketTransport(asyncio.Protocol):
     def settled(self) -> bool:
         """Nothing left to say: our Close is on the wire (or the socket is gone)."""
         return self._state == _CLOSED or (
-            self._state == _CLOSING and self._transport.get_write_buffer_size() == 0)
+            self._state == _CLOSING and self._transport.get_write_buffer_size() == 0
+        )
 
     # -- outbox --------------------------------------------------------------
 
@@ -225,8 +237,10 @@ class WebSocketTransport(asyncio.Protocol):
             self._too_slow()
 
     def _too_slow(self) -> None:
-        log.warning("disconnecting a client that cannot keep up (%s bytes queued)",
-                    self._out_bytes + self._transport.get_write_buffer_size())
+        log.warning(
+            "disconnecting a client that cannot keep up (%s bytes queued)",
+            self._out_bytes + self._transport.get_write_buffer_size(),
+        )
         self._out = None
         self._out_bytes = 0
         self.close(int(CloseCode.TRY_AGAIN_LATER), "too slow")
@@ -261,7 +275,10 @@ class WebSocketEndpoint:
     """Answers the upgrade request: the connect step, then 101 and a transport."""
 
     def __init__(
-        self, opts: WebSocketOptions, connector: Connector, application: Application,
+        self,
+        opts: WebSocketOptions,
+        connector: Connector,
+        application: Application,
     ) -> None:
         """``application`` builds what each new socket feeds: the Phoenix socket in
         the product, an echo in the conformance harness."""
@@ -279,9 +296,11 @@ class WebSocketEndpoint:
             return resp
         offered = split_subprotocols(request.headers.get("sec-websocket-protocol"))
         result = self._connector.connect(
-            ConnectRequest(request.query, auth_token_from_subprotocols(offered),
-                           request.headers.get("origin")),
-            now=time.time())
+            ConnectRequest(
+                request.query, auth_token_from_subprotocols(offered), request.headers.get("origin")
+            ),
+            now=time.time(),
+        )
         if isinstance(result, Refused):
             return error(result.status, result.error, result.message)
         plain = [p for p in offered if not p.startswith(PHOENIX_TOKEN_PREFIX)]
@@ -290,7 +309,8 @@ class WebSocketEndpoint:
             return error(403, "forbidden", "Offer the 'phoenix' subprotocol.")
         subprotocol = "phoenix" if "phoenix" in plain else None
         response = switching_protocols_response(
-            accept_key(request.headers["sec-websocket-key"]), subprotocol)
+            accept_key(request.headers["sec-websocket-key"]), subprotocol
+        )
         opts, application = self._opts, self._application
         serializer, identity = result.serializer, result.identity
 
@@ -305,8 +325,7 @@ class WebSocketEndpoint:
 def phoenix_application(ctx: SocketContext) -> Application:
     """The product's application: every WebSocket carries one Phoenix socket."""
 
-    def open_socket(transport: Transport, serializer: Serializer,
-                    identity: Identity) -> Receiver:
+    def open_socket(transport: Transport, serializer: Serializer, identity: Identity) -> Receiver:
         return PhoenixSocket(ctx, transport, serializer, identity, now=time.monotonic())
 
     return open_socket

@@ -37,7 +37,10 @@ class Health:
 
 
 def build_router(
-    *, signer: TokenSigner, registry: RoomRegistry, health: Health,
+    *,
+    signer: TokenSigner,
+    registry: RoomRegistry,
+    health: Health,
 ) -> Router:
     router = Router()
 
@@ -69,7 +72,8 @@ def build_router(
         _json_object(request, required=False)
         room = await registry.create_room()
         return json_response(
-            201, {"code": room.code, "topic": room.topic, "url": f"/r/{room.code}"},
+            201,
+            {"code": room.code, "topic": room.topic, "url": f"/r/{room.code}"},
             headers=[("location", f"/api/rooms/{room.code}")],
         )
 
@@ -128,13 +132,13 @@ _EXPIRED = {
     "title": "Room expired",
     "heading": "This room has expired",
     "text": "It may never have existed, or it vanished a while after everyone left. "
-            "Nothing said in it is kept.",
+    "Nothing said in it is kept.",
 }
 _NOT_FOUND = {
     "title": "Not found",
     "heading": "There is nothing here",
     "text": "This address does not lead to a page. To talk, create a room or open the link "
-            "someone shared with you.",
+    "someone shared with you.",
 }
 
 
@@ -147,9 +151,16 @@ def _etag_matches(header: str, etag: str) -> bool:
 
 
 def _page(status: int, html: bytes) -> Response:
-    return Response(status, html, "text/html; charset=utf-8",
-                    [("content-security-policy", pages.CSP), ("cache-control", "no-store"),
-                     ("x-frame-options", "DENY")])
+    return Response(
+        status,
+        html,
+        "text/html; charset=utf-8",
+        [
+            ("content-security-policy", pages.CSP),
+            ("cache-control", "no-store"),
+            ("x-frame-options", "DENY"),
+        ],
+    )
 
 
 def _json_object(request: Request, *, required: bool) -> dict[str, Any]:

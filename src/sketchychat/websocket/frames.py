@@ -270,7 +270,14 @@ class FrameParser:
     """
 
     __slots__ = (
-        "_buf", "_done", "_frag", "_frag_frames", "_frag_op", "_max", "_max_frames", "_need",
+        "_buf",
+        "_done",
+        "_frag",
+        "_frag_frames",
+        "_frag_op",
+        "_max",
+        "_max_frames",
+        "_need",
         "_utf8",
     )
 
