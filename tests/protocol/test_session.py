@@ -703,3 +703,18 @@ def test_session_invariants_hold_for_any_sequence_of_events(
     apply(s.close(), {t: s.join_ref_of(t) for t in TOPICS})
     assert +live == Counter(), f"memberships leaked after close: {+live}"
     assert s.channel_count == 0
+
+
+def test_one_channel_is_held_as_a_pair_and_several_as_a_dict() -> None:
+    """Every socket has a Session: the usual single channel must not cost a dict."""
+    s = session()
+    joined(s, "room:a", "1")
+    one: object = s._channels
+    assert one == ("room:a", "1")
+    joined(s, "room:b", "2")
+    several: object = s._channels
+    assert several == {"room:a": "1", "room:b": "2"}
+    s.handle(msg("1", "3", "room:a", "phx_leave"))
+    assert s._channels == ("room:b", "2") and s.channel_count == 1
+    s.close()
+    assert s._channels is None and s.channel_count == 0

@@ -35,7 +35,7 @@ class RecordingRoom:
 
 
 peer = RecordingPeer()
-alice = Member(peer, "1", "u1", "alice", "R1")
+alice = Member(peer, "1", "u1", "alice", "R1", peer)
 
 
 def push(event: str, payload: Any) -> Push:

@@ -72,8 +72,10 @@ async def test_a_socket_is_known_to_the_node_until_it_is_lost(ctx: SocketContext
 
 async def test_broadcasts_go_straight_to_the_transport(ctx: SocketContext) -> None:
     sock, transport = open_socket(ctx)
-    # Not a wrapper: the room's per-member call lands in the transport directly.
-    assert sock.deliver == transport.deliver and sock.send == transport.send
+    # The room's per-member call lands in the transport directly, not in a wrapper.
+    assert sock.outlet is transport
+    sock.send(Frame(False, b"[1]"))
+    assert transport.frames == [Frame(False, b"[1]")]
 
 
 async def test_a_heartbeat_is_answered_through_the_transport(ctx: SocketContext) -> None:

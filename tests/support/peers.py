@@ -30,6 +30,11 @@ class RecordingPeer:
         self.resolved: list[tuple[str, str | None, bool]] = []
         self.ended: list[tuple[str, str | None, bool]] = []
 
+    @property
+    def outlet(self) -> RecordingPeer:
+        """Broadcasts come back here (the socket's outlet is its transport)."""
+        return self
+
     def deliver(self, out: Broadcast) -> None:
         self.shared.append(out)
         self.frames.append(orjson.loads(out.frame.data))

@@ -9,6 +9,7 @@ refer to ``docs/protocol.md``.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 
 from sketchychat.protocol.commands import Command, Join, Leave, Reply, Route, Send
@@ -32,38 +33,40 @@ _ABSENT = "\x00absent"
 class Session:
     """The channel state machine of one socket connection.
 
-    State is one dict ``topic -> current join_ref`` (joined or still joining)
+    State is a map ``topic -> current join_ref`` (joined or still joining)
     plus, only while joins are unresolved, a dict ``topic -> join_refs the
     pending join superseded``: their ``phx_close`` goes out once the new join
     has been answered (§3.4). There is one Session per connection, so it
-    keeps ``__slots__`` and creates nothing else until it is needed.
+    keeps ``__slots__`` and creates nothing else until it is needed; the map
+    of a socket with one channel (the usual case) is a pair, not a dict.
 
     A join_ref may be None: a V1 client may join with a null ref and no
     join_ref, which Phoenix accepts (replies then carry a null ref).
     """
 
-    __slots__ = ("_channels", "_joining", "_max_channels", "_topic_allowed")
+    __slots__ = ("_channels", "_joining", "_rules")
 
     def __init__(self, *, topic_allowed: Callable[[str], bool], max_channels: int = 100) -> None:
         if max_channels < 0:
             raise ValueError("max_channels must be >= 0")
-        self._topic_allowed = topic_allowed
-        self._max_channels = max_channels
-        self._channels: dict[str, str | None] = {}
+        # Shared by every session of a node: one slot, not two, per connection.
+        self._rules = _rules(topic_allowed, max_channels)
+        self._channels: _Channels = None
         self._joining: dict[str, tuple[str | None, ...]] | None = None
 
     @property
     def channel_count(self) -> int:
         """Channels joined or joining; what ``max_channels`` limits (§3.3)."""
-        return len(self._channels)
+        return _count(self._channels)
 
     def join_ref_of(self, topic: str) -> str | None:
         """The current join_ref of ``topic`` (joined or joining), else None."""
-        return self._channels.get(topic)
+        current = _get(self._channels, topic)
+        return None if current is _ABSENT else current
 
     def has(self, topic: str) -> bool:
         """Whether ``topic`` is joined or joining (its join_ref may be None)."""
-        return topic in self._channels
+        return _get(self._channels, topic) is not _ABSENT
 
     # -- client messages --------------------------------------------------------
 
@@ -79,7 +82,7 @@ class Session:
         event = msg.event
         if event == PHX_JOIN:
             return self._join(msg)
-        current = self._channels.get(topic, _ABSENT)
+        current = _get(self._channels, topic)
         if current is _ABSENT:
             # §3.3: a non-join message to a topic that is not joined; a leave is ok.
             if event == PHX_LEAVE:
@@ -100,23 +103,24 @@ class Session:
         # §3.2: for phx_join join_ref == ref; V1 clients may omit it (§2.2), and
         # may send a null ref too: Phoenix then joins with a null join_ref.
         join_ref = ref if msg.join_ref is None else msg.join_ref
-        old = self._channels.get(topic, _ABSENT)
+        old = _get(self._channels, topic)
         if old is not _ABSENT:
             # §3.4 duplicate join: the old membership goes now, the new join runs
             # at once, and the old join_ref's phx_close waits until the new join
             # has been answered. Closes already waiting on a join this one
             # supersedes move along with it.
             waiting = self._resolve(topic)
-            self._channels[topic] = join_ref
+            self._channels = _with(self._channels, topic, join_ref)
             self._wait(topic, (*waiting, old))
             return [Leave(topic, old), Join(topic, join_ref, ref, msg.payload)]
-        if not self._topic_allowed(topic):
+        topic_allowed, max_channels = self._rules
+        if not topic_allowed(topic):
             # §3.3: no route for this topic (join_ref null in the reply).
             return [_unmatched(ref, topic)]
-        if len(self._channels) >= self._max_channels:
+        if _count(self._channels) >= max_channels:
             # §3.3: max_channels_per_transport, checked for new topics only.
             return [Reply(join_ref, ref, topic, "error", {"reason": "too many channels joined"})]
-        self._channels[topic] = join_ref
+        self._channels = _with(self._channels, topic, join_ref)
         self._wait(topic, _NOTHING)
         return [Join(topic, join_ref, ref, msg.payload)]
 
@@ -126,7 +130,7 @@ class Session:
             # §3.2: a phx_leave with a stale join_ref is ignored too.
             return []
         # §3.3: ok reply to the leave, then phx_close for the membership.
-        del self._channels[topic]
+        self._channels = _without(self._channels, topic)
         commands: list[Command] = [
             Leave(topic, current),
             Reply(msg.join_ref, msg.ref, topic, "ok", {}),
@@ -142,15 +146,15 @@ class Session:
 
         Returns the ``phx_close`` of the join_refs it superseded (§3.4).
         """
-        if self._channels.get(topic, _ABSENT) != join_ref:
+        if _get(self._channels, topic) != join_ref:
             return []  # superseded meanwhile; what waited on it moved on
         return [_close(topic, old) for old in self._resolve(topic)]
 
     def join_failed(self, topic: str, join_ref: str | None) -> list[Command]:
         """The join ``join_ref`` was refused and its error reply has been sent."""
-        if self._channels.get(topic, _ABSENT) != join_ref:
+        if _get(self._channels, topic) != join_ref:
             return []
-        del self._channels[topic]
+        self._channels = _without(self._channels, topic)
         return [_close(topic, old) for old in self._resolve(topic)]
 
     def channel_ended(self, topic: str, join_ref: str | None, *, crashed: bool) -> list[Command]:
@@ -159,9 +163,9 @@ class Session:
         §3.3: a crash is ``phx_error`` (the client rejoins), a normal stop is
         ``phx_close`` (it does not); both carry the join_ref as join_ref and ref.
         """
-        if self._channels.get(topic, _ABSENT) != join_ref:
+        if _get(self._channels, topic) != join_ref:
             return []
-        del self._channels[topic]
+        self._channels = _without(self._channels, topic)
         commands: list[Command] = [_close(topic, old) for old in self._resolve(topic)]
         if crashed:
             commands.append(Send(join_ref, join_ref, topic, PHX_ERROR, {"reason": "channel_crash"}))
@@ -171,8 +175,8 @@ class Session:
 
     def close(self) -> list[Command]:
         """The socket is gone: leave every channel, joined or joining. Sends nothing."""
-        commands: list[Command] = [Leave(topic, jr) for topic, jr in self._channels.items()]
-        self._channels.clear()
+        commands: list[Command] = [Leave(topic, jr) for topic, jr in _pairs(self._channels)]
+        self._channels = None
         self._joining = None
         return commands
 
@@ -193,6 +197,65 @@ class Session:
         if not joining:
             self._joining = None
         return superseded
+
+
+# -- the map topic -> join_ref -------------------------------------------------------------
+
+#: None (no channel), a ``(topic, join_ref)`` pair (one channel: 56 bytes where a dict
+#: takes 184, on every socket), or a dict (several).
+_Channels = tuple[str, str | None] | dict[str, str | None] | None
+
+
+def _get(channels: _Channels, topic: str) -> str | None:
+    """The join_ref of ``topic``, or ``_ABSENT``."""
+    if channels is None:
+        return _ABSENT
+    if isinstance(channels, tuple):
+        return channels[1] if channels[0] == topic else _ABSENT
+    return channels.get(topic, _ABSENT)
+
+
+def _with(channels: _Channels, topic: str, join_ref: str | None) -> _Channels:
+    if channels is None:
+        return (topic, join_ref)
+    if isinstance(channels, tuple):
+        if channels[0] == topic:
+            return (topic, join_ref)
+        return {channels[0]: channels[1], topic: join_ref}
+    channels[topic] = join_ref
+    return channels
+
+
+def _without(channels: _Channels, topic: str) -> _Channels:
+    if channels is None:
+        return None
+    if isinstance(channels, tuple):
+        return None if channels[0] == topic else channels
+    channels.pop(topic, None)
+    if len(channels) == 1:  # back to a pair
+        return next(iter(channels.items()))
+    return channels or None
+
+
+def _count(channels: _Channels) -> int:
+    if channels is None:
+        return 0
+    return 1 if isinstance(channels, tuple) else len(channels)
+
+
+def _pairs(channels: _Channels) -> list[tuple[str, str | None]]:
+    if channels is None:
+        return []
+    if isinstance(channels, tuple):
+        return [channels]
+    return list(channels.items())
+
+
+@functools.lru_cache(maxsize=16)
+def _rules(
+    topic_allowed: Callable[[str], bool], max_channels: int
+) -> tuple[Callable[[str], bool], int]:
+    return topic_allowed, max_channels
 
 
 def _unmatched(ref: str | None, topic: str) -> Reply:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sketchychat.protocol.message import Payload
-from sketchychat.rooms.peer import Peer
+from sketchychat.rooms.peer import Outlet, Peer
 
 __all__ = ["CHAT_EVENTS", "ChannelRoom", "Handler", "Member", "Push", "Refused"]
 
@@ -22,16 +22,24 @@ __all__ = ["CHAT_EVENTS", "ChannelRoom", "Handler", "Member", "Push", "Refused"]
 class Member:
     """One joined channel of one socket, as the room keeps it."""
 
-    __slots__ = ("join_ref", "nickname", "peer", "phx_ref", "user_id")
+    __slots__ = ("join_ref", "nickname", "outlet", "peer", "phx_ref", "user_id")
 
     def __init__(
-        self, peer: Peer, join_ref: str | None, user_id: str, nickname: str, phx_ref: str
+        self,
+        peer: Peer,
+        join_ref: str | None,
+        user_id: str,
+        nickname: str,
+        phx_ref: str,
+        outlet: Outlet,
     ) -> None:
         self.peer = peer
         self.join_ref = join_ref
         self.user_id = user_id
         self.nickname = nickname
         self.phx_ref = phx_ref
+        #: Where this member's broadcasts go (``peer.outlet``, kept: the fan-out's one call).
+        self.outlet = outlet
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """What a room needs from whoever joined it: the room ↔ peer contract.
 
 The Phoenix socket satisfies it structurally, whatever transport carries it, so
-rooms never import sockets or transports. ``deliver`` is the fan-out hot path:
-the room hands every member the same :class:`~sketchychat.protocol.broadcast.Broadcast`.
+rooms never import sockets or transports. The fan-out goes to the peer's
+:class:`Outlet` — the transport itself — so that a broadcast reaches every
+member with one call each and no hop through the socket: the room hands all of
+them the same :class:`~sketchychat.protocol.broadcast.Broadcast`.
 """
 
 from __future__ import annotations
@@ -13,15 +15,22 @@ from sketchychat.protocol.broadcast import Broadcast
 from sketchychat.protocol.message import Frame
 from sketchychat.protocol.serializer import Serializer
 
-__all__ = ["Peer"]
+__all__ = ["Outlet", "Peer"]
+
+
+class Outlet(Protocol):
+    def deliver(self, broadcast: Broadcast) -> None:
+        """Queue a shared, pre-encoded broadcast. Must not block or raise."""
+        ...
 
 
 class Peer(Protocol):
     @property
     def serializer(self) -> Serializer: ...
 
-    def deliver(self, broadcast: Broadcast) -> None:
-        """Queue a shared, pre-encoded broadcast. Must not block or raise."""
+    @property
+    def outlet(self) -> Outlet:
+        """Where this peer's broadcasts go; the room keeps it for the fan-out."""
         ...
 
     def send(self, frame: Frame) -> None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -100,6 +101,8 @@ class Room(Actor[_Item]):
         self._limits = limits or RoomLimits()
         self._events = events
         self._members: dict[tuple[Peer, str | None], Member] = {}
+        #: How many members speak each serializer: a broadcast is encoded once for each.
+        self._serializers: Counter[Serializer] = Counter()
         self._presence = PresenceReplica(self.topic, pubsub, node_hash=node_hash)
         self._msg_counter = 0
         self._msg_prefix = pubsub.node_id  # unique per process start: ids unique cluster-wide
@@ -206,7 +209,10 @@ class Room(Actor[_Item]):
             {"nickname": ident.nickname, "online_at": int(now * 1000)},
             now_ns=time.time_ns(),
         )
-        self._members[key] = Member(j.peer, j.join_ref, ident.user_id, ident.nickname, phx_ref)
+        self._members[key] = Member(
+            j.peer, j.join_ref, ident.user_id, ident.nickname, phx_ref, j.peer.outlet
+        )
+        self._serializers[j.peer.serializer] += 1
         self.empty_since = None
         self.local_version += 1
         ser = j.peer.serializer
@@ -224,6 +230,7 @@ class Room(Actor[_Item]):
         member = self._members.pop((lv.peer, lv.join_ref), None)
         if member is None:
             return
+        self._forget_serializer(lv.peer.serializer)
         self.local_version += 1
         self._presence_changed(self._presence.untrack([member.phx_ref]))
         if not self._members:
@@ -281,18 +288,37 @@ class Room(Actor[_Item]):
     # -- fan-out ---------------------------------------------------------
 
     def _fan_out(self, event: str, payload: dict[str, Any], skip: Member | None) -> None:
-        """Encode once per serializer; every member gets the same Broadcast."""
+        """Encode once per serializer; every member gets the same Broadcast.
+
+        The hot loop of the server (``docs/design.md``): in the usual room every
+        member speaks one serializer, and each gets one call into its transport.
+        """
+        serializers = self._serializers
+        if not serializers:
+            return
         topic = self.topic
-        cache: dict[Serializer, Broadcast] = {}
+        if len(serializers) == 1:
+            ser = next(iter(serializers))
+            out = Broadcast(ser.encode_broadcast(topic, event, payload))
+            if skip is None:
+                for member in self._members.values():
+                    member.outlet.deliver(out)
+            else:
+                for member in self._members.values():
+                    if member is not skip:
+                        member.outlet.deliver(out)
+            return
+        encoded = {s: Broadcast(s.encode_broadcast(topic, event, payload)) for s in serializers}
         for member in self._members.values():
-            if member is skip:
-                continue
-            peer = member.peer
-            ser = peer.serializer
-            out = cache.get(ser)
-            if out is None:
-                out = cache[ser] = Broadcast(ser.encode_broadcast(topic, event, payload))
-            peer.deliver(out)
+            if member is not skip:
+                member.outlet.deliver(encoded[member.peer.serializer])
+
+    def _forget_serializer(self, ser: Serializer) -> None:
+        left = self._serializers[ser] - 1
+        if left:
+            self._serializers[ser] = left
+        else:
+            del self._serializers[ser]
 
     def _answer(
         self,
@@ -323,6 +349,7 @@ class Room(Actor[_Item]):
         )
         members = list(self._members.values())
         self._members.clear()
+        self._serializers.clear()
         self.local_version += 1
         self._presence.untrack([m.phx_ref for m in members])
         self.empty_since = time.monotonic()

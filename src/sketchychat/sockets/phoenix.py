@@ -11,11 +11,9 @@ runs over a WebSocket today and over long-poll tomorrow (Phoenix keeps
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sketchychat.auth.tokens import Identity
-from sketchychat.protocol.broadcast import Broadcast
 from sketchychat.protocol.commands import Command, Join, Leave, Reply, Route, Send
 from sketchychat.protocol.message import PHOENIX_TOPIC, Frame
 from sketchychat.protocol.serializer import DecodeError, Serializer
@@ -45,19 +43,7 @@ class SocketContext:
 
 
 class PhoenixSocket:
-    __slots__ = (
-        "_ctx",
-        "_session",
-        "_transport",
-        "deliver",
-        "identity",
-        "last_seen",
-        "send",
-        "serializer",
-    )
-
-    deliver: Callable[[Broadcast], None]
-    send: Callable[[Frame], None]
+    __slots__ = ("_ctx", "_session", "_transport", "identity", "last_seen", "serializer")
 
     def __init__(
         self,
@@ -70,15 +56,20 @@ class PhoenixSocket:
     ) -> None:
         self._ctx = ctx
         self._transport = transport
-        #: Plain attributes, not properties or wrappers: rooms use them once per member
-        #: per broadcast, so the fan-out goes straight to the transport.
+        #: A plain attribute, not a property: rooms read it at every join.
         self.serializer = serializer
-        self.deliver = transport.deliver
-        self.send = transport.send
         self.identity = identity
         self._session = Session(topic_allowed=_is_room_topic, max_channels=ctx.max_channels)
         self.last_seen = now
         ctx.sockets.add(self)
+
+    @property
+    def outlet(self) -> Transport:
+        """Rooms deliver broadcasts straight to the transport: no hop through here."""
+        return self._transport
+
+    def send(self, frame: Frame) -> None:
+        self._transport.send(frame)
 
     # -- from the transport (sockets.transport.Receiver) ---------------------
 
@@ -108,7 +99,7 @@ class PhoenixSocket:
     def settled(self) -> bool:
         return self._transport.settled
 
-    # -- rooms call these (rooms.peer.Peer; deliver and send are the transport's) --
+    # -- rooms call these (rooms.peer.Peer) -----------------------------------
 
     def join_resolved(self, topic: str, join_ref: str | None, ok: bool) -> None:
         if ok:

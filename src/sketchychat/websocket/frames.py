@@ -10,6 +10,7 @@ broadcast (server frames are never masked, RFC 6455 §5.1).
 from __future__ import annotations
 
 import codecs
+import functools
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
@@ -251,6 +252,28 @@ def _close_event(payload: bytes) -> CloseReceived:
 # ---------------------------------------------------------------------------
 
 
+@functools.lru_cache(maxsize=8)
+def _limits(max_message_size: int) -> tuple[int, int]:
+    """``(bytes, frames)`` a message may use; shared by every parser of a node."""
+    return max_message_size, max(16, max_message_size // BYTES_PER_FRAME)
+
+
+class _Message:
+    """A fragmented message in progress (§5.4): only exists while one is open."""
+
+    __slots__ = ("data", "frames", "opcode", "utf8")
+
+    def __init__(self, opcode: int, payload: bytes) -> None:
+        self.data = bytearray(payload)  # joined as it arrives: never a list of pieces
+        self.opcode = opcode  # TEXT or BINARY
+        self.frames = 1  # frames received since it opened, control frames included
+        # §8.1 read as Autobahn 6.4 does: a text message fails on its first invalid
+        # sequence, not once it is whole.
+        self.utf8 = _Utf8Decoder() if opcode == TEXT else None
+        if self.utf8 is not None:
+            _check_utf8(self.utf8, payload, False)
+
+
 class FrameParser:
     """Incremental parser for the frames a client sends (RFC 6455 §5).
 
@@ -267,46 +290,28 @@ class FrameParser:
     ``max_message_size // BYTES_PER_FRAME`` frames (control frames in its
     middle and empty continuations count), and a partial frame is kept only
     up to its declared length, which the header check has already bounded.
+    An idle parser is four slots: every idle connection has one.
     """
 
-    __slots__ = (
-        "_buf",
-        "_done",
-        "_frag",
-        "_frag_frames",
-        "_frag_op",
-        "_max",
-        "_max_frames",
-        "_need",
-        "_utf8",
-    )
+    __slots__ = ("_buf", "_limits", "_need", "_open")
 
     _buf: bytearray | None
-    _done: bool
-    _frag: bytearray | None
-    _frag_frames: int
-    _frag_op: int
-    _max: int
-    _max_frames: int
+    _limits: tuple[int, int]
     _need: int
-    _utf8: codecs.IncrementalDecoder | None
+    _open: _Message | None
 
     def __init__(self, max_message_size: int) -> None:
         """``max_message_size`` bounds a whole message, fragments included (§10.4)."""
-        self._max = max_message_size
-        self._max_frames = max(16, max_message_size // BYTES_PER_FRAME)
+        self._limits = _limits(max_message_size)
         self._buf = None  # unconsumed bytes of a frame split across reads
-        self._need = 0  # length _buf must reach before parsing can progress
-        self._frag = None  # payload so far of an open fragmented message (§5.4)
-        self._frag_op = 0  # TEXT or BINARY opcode of that message
-        self._frag_frames = 0  # frames received since that message opened
-        self._utf8 = None  # incremental UTF-8 check of a fragmented text message
-        self._done = False  # Close received or protocol violated
+        self._need = 0  # length _buf must reach to progress; -1 once done for good
+        self._open = None  # a fragmented message in progress (§5.4)
 
     @property
     def buffered(self) -> int:
         """Bytes held for the client right now: a partial frame and an open message."""
-        return len(self._buf or b"") + len(self._frag or b"")
+        message = self._open
+        return len(self._buf or b"") + (0 if message is None else len(message.data))
 
     def feed(self, data: bytes) -> list[Event]:
         """Consume one read and return the events it completes, in order.
@@ -316,7 +321,7 @@ class FrameParser:
         data follows a Close, and §7.1.7 says nothing more is processed once
         the connection is being failed.
         """
-        if self._done:
+        if self._need < 0:
             return []
         buf = self._buf
         chunk: bytes | bytearray = data
@@ -347,10 +352,9 @@ class FrameParser:
 
     def _finish(self) -> None:
         """Stop parsing for good and drop whatever was buffered."""
-        self._done = True
+        self._need = -1
         self._buf = None
-        self._frag = None
-        self._utf8 = None
+        self._open = None
 
     def _parse(self, data: bytes | bytearray, events: list[Event]) -> int:
         """Append the events of every complete frame in ``data``; return bytes used.
@@ -364,6 +368,7 @@ class FrameParser:
         """
         end = len(data)
         pos = 0
+        max_size, max_frames = self._limits
         while True:
             avail = end - pos
             if avail < 2:
@@ -379,7 +384,7 @@ class FrameParser:
                 raise ProtocolError(CloseCode.PROTOCOL_ERROR, "reserved bits set")
             opcode = b0 & 0x0F
             length = b1 & 0x7F
-            frag = self._frag
+            message = self._open
             if opcode >= CLOSE:
                 if opcode > PONG:
                     # §5.2: reserved control opcodes 0xB-0xF fail the connection.
@@ -396,10 +401,10 @@ class FrameParser:
                     # §5.2: reserved data opcodes 0x3-0x7 fail the connection.
                     raise ProtocolError(CloseCode.PROTOCOL_ERROR, "unknown opcode")
                 if opcode == CONT:
-                    if frag is None:
+                    if message is None:
                         # §5.4: a continuation needs an open fragmented message.
                         raise ProtocolError(CloseCode.PROTOCOL_ERROR, "nothing to continue")
-                elif frag is not None:
+                elif message is not None:
                     # §5.4: fragments of one message are not interleaved with another.
                     raise ProtocolError(CloseCode.PROTOCOL_ERROR, "message still fragmented")
                 if length == 126:
@@ -419,18 +424,18 @@ class FrameParser:
                     header = 14
                 else:
                     header = 6
-                if length + (0 if frag is None else len(frag)) > self._max:
+                if length + (0 if message is None else len(message.data)) > max_size:
                     # §7.4.1 1009: refuse before buffering a byte of the body (§10.4).
                     raise ProtocolError(CloseCode.TOO_BIG, "message too big")
             total = header + length
             if avail < total:
                 self._need = total
                 return pos
-            if frag is not None:
+            if message is not None:
                 # Every frame inside an open message counts, control frames and empty
                 # continuations included: tiny frames must not make a message endless.
-                self._frag_frames += 1
-                if self._frag_frames > self._max_frames:
+                message.frames += 1
+                if message.frames > max_frames:
                     raise ProtocolError(CloseCode.TOO_BIG, "message in too many frames")
             start = pos + header
             pos += total
@@ -448,19 +453,17 @@ class FrameParser:
                 payload = b""
 
             if opcode == CONT:
-                assert frag is not None  # checked with the header
+                assert message is not None  # checked with the header
                 fin = bool(b0 & 0x80)
-                utf8 = self._utf8
-                if utf8 is not None:
-                    _check_utf8(utf8, payload, fin)
-                frag += payload
+                if message.utf8 is not None:
+                    _check_utf8(message.utf8, payload, fin)
+                message.data += payload
                 if fin:
-                    message = bytes(frag)
+                    whole = bytes(message.data)
                     events.append(
-                        TextMessage(message) if self._frag_op == TEXT else BinaryMessage(message)
+                        TextMessage(whole) if message.opcode == TEXT else BinaryMessage(whole)
                     )
-                    self._frag = None
-                    self._utf8 = None
+                    self._open = None
             elif opcode < CLOSE:  # TEXT or BINARY
                 if b0 & 0x80:
                     if opcode == TEXT:
@@ -471,14 +474,7 @@ class FrameParser:
                     else:
                         events.append(BinaryMessage(payload))
                 else:
-                    if opcode == TEXT:
-                        # §8.1 read as Autobahn 6.4 does: fail on the first invalid
-                        # sequence, not once the whole message is in.
-                        self._utf8 = _Utf8Decoder()
-                        _check_utf8(self._utf8, payload, False)
-                    self._frag = bytearray(payload)
-                    self._frag_op = opcode
-                    self._frag_frames = 1
+                    self._open = _Message(opcode, payload)
             elif opcode == PING:
                 events.append(Ping(payload))
             elif opcode == PONG:
