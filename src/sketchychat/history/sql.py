@@ -1,0 +1,341 @@
+"""Persistent rooms in a SQL database: one schema, a batched writer, two drivers.
+
+The schema is versioned (``sketchychat_schema``) and migrated at start. Every
+table is prefixed, so SketchyChat can share an application's PostgreSQL.
+
+* ``sketchychat_rooms``: one row per persistent room — its history choice, its
+  epoch, ``top`` (the last position given out), when it was last active, and
+  ``expired_at`` once it expired (the row then stays as a tombstone so its code
+  answers ``not_found``; its messages are gone).
+* ``sketchychat_messages``: ``(room, seq)`` → the message as JSON.
+* ``sketchychat_first_joins``: ``(room, user_id)`` → the position of a person's
+  first join, for rooms whose newcomers see only what came after.
+
+Positions are allocated by the database (``UPDATE … SET top = top + n RETURNING``
+inside the transaction that inserts the messages), so several nodes, or several
+processes on one SQLite file, never hand out one position twice. The room actor
+never waits on the database per message: :meth:`SqlStream.submit` queues, and one
+writer task commits whatever is queued (every room's) in one transaction, then
+reports each message stored — or the error, so a publish is never silently
+dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import orjson
+
+from sketchychat.history.base import Done, Message, Status, StoreUnavailable
+from sketchychat.history.position import new_epoch
+from sketchychat.history.retention import Retention, RetentionPolicy
+
+__all__ = ["MIGRATIONS", "Batch", "RoomRow", "SqlDriver", "SqlStore", "SqlStream"]
+
+log = logging.getLogger("sketchychat.sql")
+
+#: The schema, one script per version; ``MIGRATIONS[n]`` takes a database from n to n+1.
+#: Both dialects read the same statements (types SQLite and PostgreSQL share).
+MIGRATIONS: list[list[str]] = [
+    [
+        """CREATE TABLE sketchychat_rooms (
+            code TEXT PRIMARY KEY,
+            history TEXT NOT NULL,
+            epoch TEXT NOT NULL,
+            top BIGINT NOT NULL DEFAULT 0,
+            created_at BIGINT NOT NULL,
+            active_at BIGINT NOT NULL,
+            expired_at BIGINT
+        )""",
+        """CREATE TABLE sketchychat_messages (
+            room TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            at BIGINT NOT NULL,
+            payload TEXT NOT NULL,
+            PRIMARY KEY (room, seq)
+        )""",
+        "CREATE INDEX sketchychat_messages_at ON sketchychat_messages (at)",
+        """CREATE TABLE sketchychat_first_joins (
+            room TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            PRIMARY KEY (room, user_id)
+        )""",
+    ],
+]
+
+#: Messages one transaction stores at most (the rest wait for the next).
+_BATCH = 2048
+#: How long an expired room's tombstone answers ``not_found``.
+_TOMBSTONE_MS = 30 * 24 * 3600 * 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RoomRow:
+    history: str
+    epoch: str
+    top: int
+    active_at: int
+    expired_at: int | None
+
+
+#: One room's share of a transaction: its messages as ``(at ms, JSON)``.
+Batch = dict[str, list[tuple[int, bytes]]]
+
+
+class SqlDriver(Protocol):
+    """The database operations the store needs, in one dialect (SQLite, PostgreSQL)."""
+
+    name: str
+
+    async def exists(self) -> bool:
+        """Whether the database is there already (SQLite: the file; a server: yes)."""
+        ...
+
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def migrate(self, migrations: list[list[str]]) -> int:
+        """Apply what is missing; the schema version reached."""
+        ...
+
+    async def store(self, batch: Batch, now_ms: int) -> dict[str, tuple[str, int] | None]:
+        """One transaction: per room, ``(epoch, first seq)`` given out, or None (gone)."""
+        ...
+
+    async def create_room(self, code: str, history: str, epoch: str, now_ms: int) -> bool:
+        """Insert the room's row; False when the code exists (live or tombstone)."""
+        ...
+
+    async def room(self, code: str) -> RoomRow | None: ...
+
+    async def after(self, code: str, seq: int, limit: int) -> list[tuple[int, str]]:
+        """``(seq, JSON)`` after ``seq``: the newest ``limit`` of them, oldest first."""
+        ...
+
+    async def before(self, code: str, seq: int, limit: int, floor: int) -> list[tuple[int, str]]:
+        """``(seq, JSON)`` before ``seq`` and after ``floor``: the newest ``limit``."""
+        ...
+
+    async def first_join(self, code: str, user_id: str, seq: int) -> int: ...
+
+    async def touch(self, code: str, now_ms: int) -> None: ...
+
+    async def trim(self, max_count: int, older_than_ms: int) -> None:
+        """Drop messages past the retention: older than the cutoff, or beyond the count."""
+        ...
+
+    async def expire(self, idle_before_ms: int, now_ms: int) -> list[str]:
+        """Rooms idle since before the cutoff: delete their messages, keep a tombstone."""
+        ...
+
+    async def expire_one(self, code: str, now_ms: int) -> None:
+        """Delete one room's messages now and keep its tombstone."""
+        ...
+
+    async def purge(self, tombstones_before_ms: int) -> None: ...
+
+
+@dataclass(slots=True)
+class _Pending:
+    code: str
+    message: Message
+    payload: bytes
+    done: Done
+
+
+class SqlStream:
+    """One persistent room's messages, on this node."""
+
+    __slots__ = ("_code", "_store", "epoch", "top")
+
+    def __init__(self, store: SqlStore, code: str, epoch: str, top: int) -> None:
+        self._store = store
+        self._code = code
+        self.epoch = epoch
+        self.top = top
+
+    def submit(self, message: Message, done: Done) -> None:
+        self._store.submit(self, message, done)
+
+    async def after(self, seq: int, limit: int) -> list[Message]:
+        rows = await self._store.call(self._store.driver.after(self._code, seq, limit))
+        return [self._message(s, p) for s, p in rows]
+
+    async def before(self, seq: int, limit: int, floor: int) -> list[Message]:
+        rows = await self._store.call(self._store.driver.before(self._code, seq, limit, floor))
+        return [self._message(s, p) for s, p in rows]
+
+    async def first_join(self, user_id: str, seq: int) -> int:
+        return int(await self._store.call(self._store.driver.first_join(self._code, user_id, seq)))
+
+    def _message(self, seq: int, payload: str) -> Message:
+        message: Message = orjson.loads(payload)
+        message["seq"] = seq
+        message["epoch"] = self.epoch
+        return message
+
+
+class SqlStore:
+    """Implements :class:`~sketchychat.history.base.Store` for persistent rooms."""
+
+    def __init__(self, driver: SqlDriver, policy: RetentionPolicy) -> None:
+        self.driver = driver
+        self._policy = policy
+        self._queue: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._writer: asyncio.Task[None] | None = None
+        self._started = False
+        self._lock = asyncio.Lock()
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Connect and migrate (raises :class:`StoreUnavailable` when it cannot)."""
+        async with self._lock:
+            if self._started:
+                return
+            try:
+                await self.driver.connect()
+                version = await self.driver.migrate(MIGRATIONS)
+            except Exception as exc:
+                raise StoreUnavailable(f"{self.driver.name}: {type(exc).__name__}") from exc
+            log.info("%s ready (schema version %d)", self.driver.name, version)
+            self._writer = asyncio.get_running_loop().create_task(self._write_forever())
+            self._started = True
+
+    async def has_data(self) -> bool:
+        """Whether there is a database to open without creating one."""
+        return await self.driver.exists()
+
+    async def stop(self) -> None:
+        if self._writer is not None:
+            for _ in range(200):  # what is queued is stored first (2 s at most)
+                if not self._queue:
+                    break
+                await asyncio.sleep(0.01)
+            self._writer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._writer
+            self._writer = None
+        for pending in self._queue:
+            pending.done(None, "not_stored")
+        self._queue.clear()
+        if self._started:
+            await self.driver.close()
+            self._started = False
+
+    async def call(self, operation: Awaitable[Any]) -> Any:
+        """Run a driver call, its failures as :class:`StoreUnavailable`."""
+        try:
+            return await operation
+        except StoreUnavailable:
+            raise
+        except Exception as exc:
+            raise StoreUnavailable(f"{self.driver.name}: {type(exc).__name__}") from exc
+
+    # -- rooms ----------------------------------------------------------------
+
+    async def create(self, code: str, retention: Retention) -> None:
+        await self.start()
+        now = _now_ms()
+        if not await self.call(self.driver.create_room(code, retention.history, new_epoch(), now)):
+            raise StoreUnavailable("room code already taken")
+
+    async def open(self, code: str, retention: Retention) -> SqlStream:
+        await self.start()
+        row = await self.call(self.driver.room(code))
+        if row is None:
+            # A code we issued whose row is gone (purged tombstone, a new database):
+            # it lives again, empty, under a new epoch.
+            await self.call(
+                self.driver.create_room(code, retention.history, new_epoch(), _now_ms())
+            )
+            row = await self.call(self.driver.room(code))
+            if row is None:
+                raise StoreUnavailable("room row vanished")
+        return SqlStream(self, code, row.epoch, row.top)
+
+    async def status(self, code: str) -> Status:
+        if not self._started and not await self.driver.exists():
+            return "unknown"  # no database yet: asking must not create one
+        await self.start()
+        row = await self.call(self.driver.room(code))
+        if row is None:
+            return "unknown"
+        return "live" if row.expired_at is None else "expired"
+
+    async def touch(self, code: str) -> None:
+        """Someone joined or left: the room's lifetime counts from now."""
+        await self.call(self.driver.touch(code, _now_ms()))
+
+    async def sweep(self, now: float) -> list[str]:
+        if not self._started:
+            return []
+        now_ms = int(now * 1000)
+        window = self._policy.persistent
+        await self.call(self.driver.trim(window.messages, now_ms - int(window.seconds * 1000)))
+        idle_ms = int(self._policy.persistent_idle * 1000)
+        expired: list[str] = await self.call(self.driver.expire(now_ms - idle_ms, now_ms))
+        await self.call(self.driver.purge(now_ms - _TOMBSTONE_MS))
+        return expired
+
+    async def delete(self, code: str) -> None:
+        await self.call(self.driver.expire_one(code, _now_ms()))
+
+    # -- the writer -----------------------------------------------------------
+
+    def submit(self, stream: SqlStream, message: Message, done: Done) -> None:
+        payload = orjson.dumps({k: v for k, v in message.items() if k not in ("seq", "epoch")})
+        self._queue.append(_Pending(stream._code, message, payload, done))
+        self._wake.set()
+
+    async def _write_forever(self) -> None:
+        while True:
+            if not self._queue:
+                self._wake.clear()
+                await self._wake.wait()
+                continue
+            taken, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
+            await self._write(taken)
+
+    async def _write(self, taken: list[_Pending]) -> None:
+        batch: Batch = {}
+        for pending in taken:
+            batch.setdefault(pending.code, []).append((pending.message["at"], pending.payload))
+        try:
+            given = await self.driver.store(batch, _now_ms())
+        except Exception as exc:
+            log.warning(
+                "%s could not store %d message(s): %s",
+                self.driver.name,
+                len(taken),
+                type(exc).__name__,
+            )
+            for pending in taken:
+                pending.done(None, "not_stored")
+            return
+        offsets: dict[str, int] = {}
+        for pending in taken:
+            result = given.get(pending.code)
+            if result is None:
+                pending.done(None, "room_gone")
+                continue
+            epoch, first = result
+            index = offsets.get(pending.code, 0)
+            offsets[pending.code] = index + 1
+            stored = dict(pending.message)
+            stored["seq"] = first + index
+            stored["epoch"] = epoch
+            pending.done(stored, None)
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
