@@ -18,7 +18,7 @@ _HERE = Path(__file__).parent
 #: Suites that start real server processes, browsers, Node, Redis or wstest.
 _INTEGRATION = {"integration", "compat", "web", "conformance", "benchmarks"}
 #: Marks that need a real outside service or client, whatever folder they are in.
-_OUTSIDE = {"redis", "compat", "browser", "conformance"}
+_OUTSIDE = {"redis", "postgres", "compat", "browser", "conformance"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

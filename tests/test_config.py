@@ -73,6 +73,11 @@ def test_flags_win_over_the_environment() -> None:
         ({"SKETCHYCHAT_REDIS_URL": "http://x"}, "redis://"),
         ({"SKETCHYCHAT_WORKERS": "2"}, "--workers needs --redis-url"),
         ({"SKETCHYCHAT_REDIS_URL": "redis://127.0.0.1"}, "shared secret"),
+        ({"SKETCHYCHAT_RETENTIONS": "memory,forever"}, "retentions must list ephemeral"),
+        ({"SKETCHYCHAT_RETENTIONS": "memory"}, "retentions must list ephemeral"),
+        ({"SKETCHYCHAT_DATABASE_URL": "mysql://x"}, "postgresql://"),
+        ({"SKETCHYCHAT_RECOVERY_MESSAGES": "0"}, "recovery_messages must be greater than 0"),
+        ({"SKETCHYCHAT_PERSISTENT_DAYS": "-1"}, "persistent_days must be greater than 0"),
     ],
 )
 def test_bad_settings_stop_the_start_with_a_clear_message(

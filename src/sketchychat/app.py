@@ -14,15 +14,20 @@ import signal
 import sys
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from sketchychat.auth.tokens import TokenSigner
 from sketchychat.cluster.workers import WORKER_ENV
-from sketchychat.config import ConfigError, Settings
+from sketchychat.config import ConfigError, HistorySettings, Settings
+from sketchychat.history.base import Store, StoreUnavailable
+from sketchychat.history.retention import RetentionPolicy, Window
+from sketchychat.history.sql import SqlStore
+from sketchychat.history.sqlite import SqliteDriver
 from sketchychat.pubsub.base import Adapter, PubSub
 from sketchychat.pubsub.memory import MemoryAdapter
 from sketchychat.rooms.codes import RoomCodes
-from sketchychat.rooms.registry import RoomRegistry
+from sketchychat.rooms.registry import RoomRegistry, Stores
 from sketchychat.rooms.room import RoomLimits
 from sketchychat.sockets.connect import Connector
 from sketchychat.sockets.phoenix import SocketContext
@@ -57,11 +62,13 @@ class Node:
     http: HttpServerContext
     health: Health
     cluster: Cluster | None = None
+    stores: Stores = field(default_factory=Stores)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     server: asyncio.Server | None = None
 
     async def start(self) -> None:
         await self.pubsub.start()
+        await self._start_stores()
         self.registry.start()
         if self.cluster is not None:
             self.cluster.start(self.registry)
@@ -113,7 +120,26 @@ class Node:
         if self.cluster is not None:
             await self.cluster.stop()
         await self.registry.stop()
+        for store in (self.stores.persistent, self.stores.shared):
+            if store is not None:
+                await store.stop()
         await self.pubsub.stop()
+
+    async def _start_stores(self) -> None:
+        """The shared store at once; the persistent one only if it already has data.
+
+        A server that never hosts a persistent room must never touch the disk, so a
+        SQLite file is created with the first persistent room, not before.
+        """
+        if self.stores.shared is not None:
+            await self.stores.shared.start()
+        store = self.stores.persistent
+        if store is None or not await store.has_data():
+            return
+        try:
+            await store.start()
+        except StoreUnavailable as exc:
+            log.warning("persistent rooms are unavailable until their store is: %s", exc)
 
 
 def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
@@ -128,12 +154,19 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
     else:
         pubsub = PubSub(node_id, adapter or MemoryAdapter())
     codes = RoomCodes(secret)
+    policy = retention_policy(settings.history)
+    stores = Stores(
+        persistent=_persistent_store(settings, policy),
+        shared=_shared_store(settings, policy, cluster),
+    )
     registry = RoomRegistry(
         codes,
         pubsub,
         idle_timeout=settings.rooms.room_idle_timeout,
-        limits=RoomLimits(max_body_length=settings.rooms.max_body_length),
+        limits=RoomLimits(max_body_length=settings.rooms.max_body_length, retention=policy),
         directory=cluster.directory if cluster is not None else None,
+        stores=stores,
+        allowed=settings.history.allowed,
     )
     sockets = SocketContext(registry=registry, max_channels=settings.socket.max_channels)
     websocket = WebSocketOptions(
@@ -145,7 +178,7 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
     health = Health()
     if cluster is not None:
         health.checks["redis"] = cluster.problem
-    router = build_router(signer=signer, registry=registry, health=health)
+    router = build_router(signer=signer, registry=registry, health=health, policy=policy)
 
     async def handle(request: Request) -> Response:
         resolved = router.resolve(request.method, request.path)
@@ -164,7 +197,50 @@ def build_node(settings: Settings, *, adapter: Adapter | None = None) -> Node:
         request_timeout=settings.http.request_timeout,
         connections=set(),
     )
-    return Node(settings, pubsub, registry, sockets, http, health, cluster)
+    return Node(settings, pubsub, registry, sockets, http, health, cluster, stores=stores)
+
+
+def retention_policy(history: HistorySettings) -> RetentionPolicy:
+    """What each kind of room keeps, from the settings."""
+    day = 24 * 3600.0
+    return RetentionPolicy(
+        recovery=Window(history.recovery_messages, history.recovery_seconds),
+        memory=Window(history.memory_messages, history.memory_seconds),
+        persistent=Window(history.persistent_messages, history.persistent_days * day),
+        persistent_idle=history.persistent_idle_days * day,
+    )
+
+
+def _persistent_store(settings: Settings, policy: RetentionPolicy) -> SqlStore | None:
+    """SQLite under the data dir, or PostgreSQL by URL; None when not offered."""
+    history = settings.history
+    if "persistent" not in history.allowed:
+        return None
+    if history.database_url:
+        try:
+            from sketchychat.history.postgres import PostgresDriver
+        except ImportError as exc:
+            raise ConfigError(
+                "--database-url needs the postgres extra: pip install 'sketchychat[postgres]'"
+            ) from exc
+        return SqlStore(PostgresDriver(history.database_url), policy)
+    return SqlStore(SqliteDriver(Path(history.sqlite_path)), policy)
+
+
+def _shared_store(
+    settings: Settings, policy: RetentionPolicy, cluster: Cluster | None
+) -> Store | None:
+    """A cluster keeps every ephemeral and memory room's stream in Redis."""
+    if cluster is None:
+        return None
+    from sketchychat.history.redis import RedisStore
+
+    return RedisStore(
+        cluster.client,
+        namespace=settings.cluster.redis_namespace,
+        policy=policy,
+        room_idle=settings.rooms.room_idle_timeout,
+    )
 
 
 def _clustered(settings: Settings, node_id: str) -> tuple[PubSub, Cluster]:

@@ -27,6 +27,7 @@ __all__ = [
     "AuthSettings",
     "ClusterSettings",
     "ConfigError",
+    "HistorySettings",
     "HttpSettings",
     "Option",
     "RoomSettings",
@@ -85,6 +86,38 @@ class RoomSettings:
     room_idle_timeout: float = 30 * 60.0
     #: Longest message body, characters (contract.md §4).
     max_body_length: int = 4000
+
+
+@dataclass(frozen=True, slots=True)
+class HistorySettings:
+    #: Which retentions rooms may be created with (``ephemeral`` is always one).
+    retentions: str = "ephemeral,memory,persistent"
+    #: Where persistent rooms' SQLite file goes (created with the first such room).
+    data_dir: str = ""
+    #: ``postgresql://…``: keep persistent rooms there instead (needs the ``postgres`` extra).
+    database_url: str = ""
+    #: What a client that dropped gets back, from memory, in any room.
+    recovery_messages: int = 200
+    recovery_seconds: float = 120.0
+    #: What a memory room keeps for newcomers and reloads.
+    memory_messages: int = 1000
+    memory_seconds: float = 24 * 3600.0
+    #: What a persistent room keeps, and how long it lives after its last activity.
+    persistent_messages: int = 10_000
+    persistent_days: float = 30.0
+    persistent_idle_days: float = 30.0
+
+    @property
+    def allowed(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.retentions.split(",") if k.strip())
+
+    @property
+    def sqlite_path(self) -> str:
+        """The SQLite file of persistent rooms (under ``data_dir``, or the user's data home)."""
+        base = self.data_dir or os.path.join(
+            os.environ.get("XDG_DATA_HOME") or os.path.expanduser("~/.local/share"), "sketchychat"
+        )
+        return os.path.join(base, "sketchychat.sqlite3")
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +210,43 @@ OPTIONS: tuple[Option, ...] = (
         unit="BYTES",
     ),
     Option(
+        "retentions",
+        "history",
+        "retentions rooms may be created with (comma-separated: ephemeral, memory, persistent)",
+    ),
+    Option(
+        "data_dir",
+        "history",
+        "where persistent rooms' SQLite file goes (created with the first persistent room)",
+        unit="DIR",
+        default_text="~/.local/share/sketchychat",
+    ),
+    Option(
+        "database_url",
+        "history",
+        "postgresql://… to keep persistent rooms there instead (needs the postgres extra)",
+        default_text="empty",
+    ),
+    Option(
+        "recovery_messages", "history", "messages a client that dropped can get back", unit="COUNT"
+    ),
+    Option(
+        "recovery_seconds",
+        "history",
+        "how long a client that dropped can get them back",
+        unit="SECONDS",
+    ),
+    Option("memory_messages", "history", "messages a memory room keeps", unit="COUNT"),
+    Option("memory_seconds", "history", "how long a memory room keeps a message", unit="SECONDS"),
+    Option("persistent_messages", "history", "messages a persistent room keeps", unit="COUNT"),
+    Option("persistent_days", "history", "how long a persistent room keeps a message", unit="DAYS"),
+    Option(
+        "persistent_idle_days",
+        "history",
+        "how long a persistent room lives after its last activity",
+        unit="DAYS",
+    ),
+    Option(
         "log_level",
         "",
         "how much to log (never message bodies or tokens)",
@@ -215,6 +285,7 @@ class Settings:
     auth: AuthSettings = field(default_factory=AuthSettings)
     socket: SocketSettings = field(default_factory=SocketSettings)
     rooms: RoomSettings = field(default_factory=RoomSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     cluster: ClusterSettings = field(default_factory=ClusterSettings)
     log_level: str = "info"
 
@@ -259,6 +330,15 @@ class Settings:
             raise ConfigError("max_frame_size must be at least 1024 bytes")
         if self.log_level.lower() not in {"debug", "info", "warning", "error"}:
             raise ConfigError("log_level must be one of debug, info, warning, error")
+        history = self.history
+        unknown = history.allowed - {"ephemeral", "memory", "persistent"}
+        if unknown or "ephemeral" not in history.allowed:
+            raise ConfigError(
+                "retentions must list ephemeral and any of memory, persistent "
+                f"(got {history.retentions!r})"
+            )
+        if history.database_url and not re.match(r"^postgres(ql)?://", history.database_url):
+            raise ConfigError("database_url must start with postgresql://")
         if cluster.redis_url and not re.match(r"^rediss?://", cluster.redis_url):
             raise ConfigError("redis_url must start with redis:// or rediss://")
         if not re.match(r"^[A-Za-z0-9_.:-]{1,64}$", cluster.redis_namespace):
@@ -310,7 +390,7 @@ def settings_table() -> str:
     for option in OPTIONS:
         flag = f"`{option.flag_name}`" if option.flag else "—"
         default = option.default_text or f"`{str(option.default).removesuffix('.0')}`"
-        default += {"SECONDS": " s", "BYTES": " bytes"}.get(option.unit, "")
+        default += {"SECONDS": " s", "BYTES": " bytes", "DAYS": " days"}.get(option.unit, "")
         lines.append(f"| {flag} | `{option.env}` | {default} | {option.help} |")
     return "\n".join(lines)
 

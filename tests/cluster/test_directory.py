@@ -52,19 +52,19 @@ def directory(
 
 async def test_codes_are_claimed_once(client: aredis.Redis) -> None:
     d = directory(client, namespace(), "n1")
-    assert await d.create("abcdefghjkmn")
-    assert not await d.create("abcdefghjkmn")
+    assert await d.create("abcdefghjkmn", 60.0)
+    assert not await d.create("abcdefghjkmn", 60.0)
     assert await d.status("abcdefghjkmn") == "live"
     assert await d.status("bcdefghjkmnp") == "unknown"
 
 
 async def test_a_room_expires_then_stays_a_tombstone(client: aredis.Redis) -> None:
     d = directory(client, namespace(), "n1", idle=0.2)
-    assert await d.create("abcdefghjkmn")
+    assert await d.create("abcdefghjkmn", 0.2)
     await asyncio.sleep(0.3)
     assert await d.status("abcdefghjkmn") == "expired"
-    assert not await d.create("abcdefghjkmn")  # an expired code is not handed out again
-    await d.revive("abcdefghjkmn")
+    assert not await d.create("abcdefghjkmn", 0.2)  # an expired code is not handed out again
+    await d.revive("abcdefghjkmn", 0.2)
     assert await d.status("abcdefghjkmn") == "live"
 
 
@@ -77,7 +77,7 @@ async def test_occupied_rooms_are_kept_alive_and_counted_once_per_person(
     rooms = [Room("abcdefghjkmn", p) for p in pubsubs]
     for room in rooms:
         room.start()
-    assert await d1.create("abcdefghjkmn")
+    assert await d1.create("abcdefghjkmn", 0.5)
     rooms[0].join(RecordingPeer(), "1", "1", who("alice", "alice"), {})
     rooms[1].join(RecordingPeer(), "1", "1", who("alice", "alice"), {})  # a second tab elsewhere
     rooms[1].join(RecordingPeer(), "2", "2", who("bob", "bob"), {})

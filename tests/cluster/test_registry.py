@@ -26,7 +26,7 @@ class FakeDirectory:
         if self.down:
             raise DirectoryUnavailable("down")
 
-    async def create(self, code: str) -> bool:
+    async def create(self, code: str, lifetime: float) -> bool:
         self._check()
         if code in self.rooms:
             return False
@@ -37,7 +37,7 @@ class FakeDirectory:
         self._check()
         return self.rooms.get(code, "unknown")
 
-    async def revive(self, code: str) -> None:
+    async def revive(self, code: str, lifetime: float) -> None:
         self._check()
         self.revived.append(code)
         self.rooms[code] = "live"
@@ -73,7 +73,7 @@ async def test_created_codes_are_claimed_and_a_taken_code_is_skipped(
     taken = codes.mint()
     directory.rooms[taken] = "live"
     minted = iter([taken, codes.mint()])
-    monkeypatch.setattr(RoomCodes, "mint", lambda self: next(minted))
+    monkeypatch.setattr(RoomCodes, "mint", lambda self, retention=None: next(minted))
     room = await registry.create_room()
     assert room.code != taken and directory.rooms[room.code] == "live"
     await registry.stop()

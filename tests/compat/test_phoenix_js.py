@@ -50,6 +50,19 @@ def test_an_unknown_room_is_not_found(node: str, shared_server: ServerProcess) -
     assert run(node, "not_found", shared_server.url) == {"reason": "not_found"}
 
 
+def test_an_unchanged_client_recovers_what_it_missed_through_join_params(
+    node: str, shared_server: ServerProcess
+) -> None:
+    """contract.md §5: the position goes back through ``channel(topic, () => params)``."""
+    result = run(node, "recover", shared_server.url)
+    assert result["replay"] == {"after": 5, "count": 10, "recovered": True}
+    assert result["seen"] == [
+        *(f"before {i}" for i in range(5)),
+        *(f"missed {i}" for i in range(10)),
+        "live",
+    ]
+
+
 def test_the_client_reconnects_and_rejoins_after_a_restart(node: str) -> None:
     srv = ServerProcess().start()
     proc = subprocess.Popen(

@@ -69,10 +69,22 @@ async def test_rooms_are_created_and_looked_up(shared_server: ServerProcess) -> 
     status, room = await post_json(shared_server.url + "/api/rooms", {})
     assert status == 201
     code = room["code"]
-    assert room == {"code": code, "topic": f"room:{code}", "url": f"/r/{code}"}
+    retention = {
+        "kind": "ephemeral",
+        "history": "joined",
+        "summary": "Nothing is kept",
+        "max_messages": 200,
+        "max_age_seconds": 120,
+    }
+    assert room == {
+        "code": code,
+        "topic": f"room:{code}",
+        "url": f"/r/{code}",
+        "retention": retention,
+    }
     assert await get_json(shared_server.url + f"/api/rooms/{code}") == (
         200,
-        {"code": code, "topic": f"room:{code}", "online": 0},
+        {"code": code, "topic": f"room:{code}", "online": 0, "retention": retention},
     )
 
 

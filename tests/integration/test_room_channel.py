@@ -29,13 +29,12 @@ async def test_join_replies_with_identity_then_a_presence_state(
     session = await new_session(shared_server.url, "alice")
     client = await PhxClient.connect(shared_server.ws_url, session["token"])
     join_ref, reply = await client.join(f"room:{code}")
-    assert reply == [
-        join_ref,
-        join_ref,
-        f"room:{code}",
-        "phx_reply",
-        {"status": "ok", "response": {"user_id": session["user_id"], "nickname": "alice"}},
-    ]
+    assert reply[:4] == [join_ref, join_ref, f"room:{code}", "phx_reply"]
+    assert reply[4]["status"] == "ok"
+    response = reply[4]["response"]
+    assert (response["user_id"], response["nickname"]) == (session["user_id"], "alice")
+    assert response["retention"]["kind"] == "ephemeral"  # contract.md §5: extra fields
+    assert set(response["position"]) == {"epoch", "seq"}
     state = await client.event(f"room:{code}", "presence_state")
     assert state[0] == join_ref and state[1] is None
     (meta,) = state[4][session["user_id"]]["metas"]

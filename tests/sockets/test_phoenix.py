@@ -104,7 +104,11 @@ async def test_joining_a_room_and_leaving_it(ctx: SocketContext) -> None:
     await asyncio.sleep(0.01)
     reply, state = transport.json()
     assert reply[:4] == ["3", "3", room.topic, "phx_reply"]
-    assert reply[4] == {"status": "ok", "response": {"user_id": "u1", "nickname": "alice"}}
+    assert reply[4]["status"] == "ok"
+    response = reply[4]["response"]
+    assert (response["user_id"], response["nickname"]) == ("u1", "alice")
+    assert response["retention"]["kind"] == "ephemeral"
+    assert response["position"]["seq"] == 0 and response["replay"] == {"after": 0, "count": 0}
     assert state[3] == "presence_state" and "u1" in state[4]
     assert room.online == 1
     sock.ended()

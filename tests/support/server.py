@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -38,6 +40,8 @@ class ServerProcess:
     port: int = field(default_factory=free_port)
     startup_timeout: float = 20.0
     lines: list[str] = field(default_factory=list)
+    data_dir: str = ""
+    _own_data_dir: str = ""
     _proc: subprocess.Popen[str] | None = None
     _pump: threading.Thread | None = None
 
@@ -58,6 +62,11 @@ class ServerProcess:
         env = dict(os.environ)
         env.setdefault("SKETCHYCHAT_SECRET", DEFAULT_SECRET)
         env.update(self.env)
+        if "SKETCHYCHAT_DATA_DIR" not in env:
+            # Never the user's own data dir: a directory of this test run's, per server.
+            env["SKETCHYCHAT_DATA_DIR"] = tempfile.mkdtemp(prefix="sketchychat-data-")
+            self._own_data_dir = env["SKETCHYCHAT_DATA_DIR"]
+        self.data_dir = env["SKETCHYCHAT_DATA_DIR"]
         cmd = [
             sys.executable,
             "-m",
@@ -109,6 +118,9 @@ class ServerProcess:
             self._pump.join(5)
         if self._proc.stdout is not None and not self._proc.stdout.closed:
             self._proc.stdout.close()
+        if self._own_data_dir:
+            shutil.rmtree(self._own_data_dir, ignore_errors=True)
+            self._own_data_dir = ""
         return self._proc.returncode
 
     def kill(self) -> None:

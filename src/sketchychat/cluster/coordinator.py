@@ -48,6 +48,8 @@ class Cluster:
         self.liveness = Liveness(
             pubsub, timeout=down_timeout, on_down=self._node_down, on_back=self._node_back
         )
+        #: The Redis client shared with the adapter (the directory, clustered rooms' streams).
+        self.client = adapter.client
         self.directory = RedisDirectory(
             adapter.client,
             namespace=adapter.namespace,

@@ -115,9 +115,9 @@ class RedisDirectory:
 
     # -- Directory protocol ------------------------------------------------
 
-    async def create(self, code: str) -> bool:
+    async def create(self, code: str, lifetime: float) -> bool:
         created = await self._call(
-            self._create(keys=[self._room_key(code)], args=[self._idle_ms, TOMBSTONE_MS])
+            self._create(keys=[self._room_key(code)], args=[int(lifetime * 1000), TOMBSTONE_MS])
         )
         return bool(created)
 
@@ -127,9 +127,9 @@ class RedisDirectory:
             return "unknown"
         return "live" if int(remaining) > 0 else "expired"
 
-    async def revive(self, code: str) -> None:
+    async def revive(self, code: str, lifetime: float) -> None:
         await self._call(
-            self._touch(keys=[self._room_key(code)], args=[self._idle_ms, 0, TOMBSTONE_MS])
+            self._touch(keys=[self._room_key(code)], args=[int(lifetime * 1000), 0, TOMBSTONE_MS])
         )
 
     async def online(self, code: str) -> int:
@@ -161,11 +161,13 @@ class RedisDirectory:
             occupied = room.member_count > 0
             empty_since = room.empty_since
             due = occupied and now - mark.touched >= self._touch_every
+            lifetime_ms = int(room.lifetime * 1000)
             if due:
-                await self._queue_touch(pipe, room.code, 0)
+                await self._queue_touch(pipe, room.code, lifetime_ms, 0)
                 pipe.pexpire(self._online_key(room.code), self._idle_ms + 60_000)
             elif not occupied and empty_since is not None and mark.empty_since != empty_since:
-                await self._queue_touch(pipe, room.code, int((now - empty_since) * 1000))
+                empty_for = int((now - empty_since) * 1000)
+                await self._queue_touch(pipe, room.code, lifetime_ms, empty_for)
             if room.local_version != mark.version:
                 self._queue_online(pipe, room.code, room.local_keys())
             done.append(
@@ -196,11 +198,11 @@ class RedisDirectory:
         if len(pipe):
             await self._call(pipe.execute())
 
-    async def _queue_touch(self, pipe: Any, code: str, empty_for_ms: int) -> None:
+    async def _queue_touch(self, pipe: Any, code: str, lifetime_ms: int, empty_for_ms: int) -> None:
         """Queues on the pipeline (which loads the script first when it runs)."""
         await self._touch(
             keys=[self._room_key(code)],
-            args=[self._idle_ms, empty_for_ms, TOMBSTONE_MS],
+            args=[lifetime_ms, empty_for_ms, TOMBSTONE_MS],
             client=pipe,
         )
 

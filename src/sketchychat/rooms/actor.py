@@ -17,11 +17,15 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Generic, TypeVar
 
-__all__ = ["Actor"]
+__all__ = ["Actor", "GateUnavailable"]
 
 log = logging.getLogger("sketchychat.actor")
 
 Item = TypeVar("Item")
+
+
+class GateUnavailable(Exception):
+    """The gate cannot answer now (its store is down): what waited is told to retry."""
 
 
 class Actor(Generic[Item]):
@@ -72,6 +76,9 @@ class Actor(Generic[Item]):
     def _turned_away(self, item: Item) -> None:
         """The gate said no: answer an item that waited."""
 
+    def _unavailable(self, item: Item) -> None:
+        """The gate could not answer: tell an item that waited to try again."""
+
     # -- the loop --------------------------------------------------------
 
     async def _run(self) -> None:
@@ -95,6 +102,10 @@ class Actor(Generic[Item]):
         """Wait for the gate; when it refuses, answer what waited and end."""
         try:
             admitted = await gate()
+        except GateUnavailable:
+            while self._mailbox:
+                self._unavailable(self._mailbox.popleft())
+            return False
         except Exception:
             log.exception("%s: could not tell whether it should live", self._name)
             admitted = False

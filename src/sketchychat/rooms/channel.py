@@ -13,7 +13,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from sketchychat.history.retention import Retention
 from sketchychat.protocol.message import Payload
+from sketchychat.rooms.history import BACKLOG, MAX_PAGE
 from sketchychat.rooms.peer import Outlet, Peer
 
 __all__ = ["CHAT_EVENTS", "ChannelRoom", "Handler", "Member", "Push", "Refused"]
@@ -73,7 +75,19 @@ class ChannelRoom(Protocol):
         ...
 
     def broadcast(self, event: str, payload: dict[str, Any], skip: Member | None = None) -> None:
-        """To every member on every node (but ``skip``)."""
+        """To every member on every node (but ``skip``); not positioned, not kept."""
+        ...
+
+    def publish(self, push: Push, message: dict[str, Any]) -> None:
+        """A chat message: the room positions it, stores it when it stores, acknowledges
+        ``push`` with ``{"id", "seq"}`` (or an error reply) and delivers it to everyone."""
+        ...
+
+    @property
+    def retention(self) -> Retention: ...
+
+    def scroll_back(self, push: Push, member: Member, before: int | None, limit: int) -> None:
+        """Answer ``push`` with the page of messages before ``before`` that ``member`` may see."""
         ...
 
     def next_message_id(self) -> str: ...
@@ -93,16 +107,14 @@ def new_msg(room: ChannelRoom, member: Member, push: Push) -> None:
         raise Refused(
             "body_too_long", f"Messages can be at most {room.max_body_length} characters long."
         )
-    msg_id = room.next_message_id()
     message = {
-        "id": msg_id,
+        "id": room.next_message_id(),
         "user_id": member.user_id,
         "nickname": member.nickname,
         "body": body,
         "at": room.now_ms(),
     }
-    room.reply(push, {"id": msg_id})
-    room.broadcast("new_msg", message)
+    room.publish(push, message)
 
 
 def typing(room: ChannelRoom, member: Member, push: Push) -> None:
@@ -110,5 +122,20 @@ def typing(room: ChannelRoom, member: Member, push: Push) -> None:
     room.broadcast("typing", {"user_id": member.user_id, "nickname": member.nickname}, skip=member)
 
 
-#: contract.md §4: the events of a chat room.
-CHAT_EVENTS: Mapping[str, Handler] = {"new_msg": new_msg, "typing": typing}
+def history(room: ChannelRoom, member: Member, push: Push) -> None:
+    """contract.md §5: ``{"before": seq, "limit": n}`` → ``{"messages", "more"}``."""
+    if not room.retention.keeps_history:
+        raise Refused("no_history", "This room keeps nothing: there is no history to show.")
+    payload = push.payload if isinstance(push.payload, dict) else {}
+    before, limit = payload.get("before"), payload.get("limit", BACKLOG)
+    if before is not None and (type(before) is not int or before < 1):
+        raise Refused("invalid_history_request", "before must be a position (1 or more).")
+    if type(limit) is not int or not 1 <= limit <= MAX_PAGE:
+        raise Refused(
+            "invalid_history_request", f"limit must be a whole number from 1 to {MAX_PAGE}."
+        )
+    room.scroll_back(push, member, before, limit)
+
+
+#: contract.md §4, §5: the events of a chat room.
+CHAT_EVENTS: Mapping[str, Handler] = {"new_msg": new_msg, "typing": typing, "history": history}

@@ -1,10 +1,11 @@
 """Room codes: short, unguessable, and checkable without any stored state.
 
 A code is 9 random characters (31-letter alphabet without look-alikes:
-44.6 bits) followed by 3 check characters, an HMAC of the random part under
-the node secret. The check lets a node that restarted with the same secret
-tell a code it issued (a room people may still be in) from a typo or a guess,
-without keeping anything on disk.
+44.6 bits) followed by 3 check characters, an HMAC of the random part and the
+room's retention under the node secret. The check lets a node that restarted
+with the same secret, or any node of a cluster, tell a code it issued (a room
+people may still be in) from a typo or a guess, and know what the room keeps,
+without storing anything.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import secrets
 from collections.abc import Callable
 
 from sketchychat.auth.tokens import derive_key
+from sketchychat.history.retention import Retention
 
 __all__ = [
     "ALPHABET",
@@ -58,19 +60,34 @@ class RoomCodes:
         self._key = derive_key(secret, "room-code/v1")
         self._randbelow = randbelow
 
-    def mint(self) -> str:
+    def mint(self, retention: Retention | None = None) -> str:
+        """A fresh code; its check also carries the room's retention."""
         body = "".join(ALPHABET[self._randbelow(len(ALPHABET))] for _ in range(_RANDOM_LEN))
-        return body + self._check(body)
+        return body + self._check(body, (retention or Retention()).label)
 
     def is_ours(self, code: str) -> bool:
         """Well formed and carrying a valid check for this secret."""
-        if not is_well_formed(code):
-            return False
-        body, check = code[:_RANDOM_LEN], code[_RANDOM_LEN:]
-        return hmac.compare_digest(check, self._check(body))
+        return self.retention_of(code) is not None
 
-    def _check(self, body: str) -> str:
-        digest = hmac.new(self._key, body.encode("ascii"), hashlib.sha256).digest()
+    def retention_of(self, code: str) -> Retention | None:
+        """The retention a code of ours was minted with; None for any other code.
+
+        Ephemeral rooms check against no label, so codes minted before rooms had
+        a retention still read as the ephemeral rooms they were.
+        """
+        if not is_well_formed(code):
+            return None
+        body, check = code[:_RANDOM_LEN], code[_RANDOM_LEN:]
+        found = None
+        for label, retention in Retention.labels():
+            # Every label is tried (no early exit): the time taken says nothing.
+            if hmac.compare_digest(check, self._check(body, label)):
+                found = retention
+        return found
+
+    def _check(self, body: str, label: str) -> str:
+        signed = body if not label else f"{body}/{label}"
+        digest = hmac.new(self._key, signed.encode("ascii"), hashlib.sha256).digest()
         n = int.from_bytes(digest[:8], "big")
         out = []
         for _ in range(_CHECK_LEN):

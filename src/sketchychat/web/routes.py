@@ -6,8 +6,11 @@ import time
 from typing import Any
 
 from sketchychat.auth.nicknames import NicknameError, clean_nickname
-from sketchychat.auth.tokens import TokenError, TokenSigner, new_user_id
+from sketchychat.auth.tokens import Identity, TokenError, TokenSigner, new_user_id
+from sketchychat.history.base import StoreUnavailable
+from sketchychat.history.retention import Retention, RetentionError, RetentionPolicy
 from sketchychat.rooms.codes import is_well_formed
+from sketchychat.rooms.history import BACKLOG, MAX_PAGE
 from sketchychat.rooms.registry import RoomRegistry
 from sketchychat.transport.http import (
     HttpError,
@@ -41,8 +44,19 @@ def build_router(
     signer: TokenSigner,
     registry: RoomRegistry,
     health: Health,
+    policy: RetentionPolicy | None = None,
 ) -> Router:
     router = Router()
+    policy = policy or RetentionPolicy()
+
+    def identity(request: Request) -> Identity:
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            raise HttpError(401, "invalid_token", "Send Authorization: Bearer <token>.")
+        try:
+            return signer.verify(token.strip(), now=time.time())
+        except TokenError:
+            raise HttpError(401, "invalid_token", "That token is invalid or has expired.") from None
 
     async def healthz(_: Request) -> Response:
         status, body = health.report()
@@ -59,39 +73,95 @@ def build_router(
         return json_response(200, {"token": token, "user_id": user_id, "nickname": nickname})
 
     async def check_session(request: Request) -> Response:
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            return error(401, "invalid_token", "Send Authorization: Bearer <token>.")
-        try:
-            ident = signer.verify(token.strip(), now=time.time())
-        except TokenError:
-            return error(401, "invalid_token", "That token is invalid or has expired.")
+        ident = identity(request)
         return json_response(200, {"user_id": ident.user_id, "nickname": ident.nickname})
 
     async def create_room(request: Request) -> Response:
-        _json_object(request, required=False)
-        room = await registry.create_room()
+        body = _json_object(request, required=False)
+        try:
+            room = await registry.create_room(Retention.parse(body))
+        except RetentionError as exc:
+            return error(422, exc.code, exc.message)
+        except StoreUnavailable:
+            return error(
+                503,
+                "store_unavailable",
+                "Rooms that keep messages cannot be created right now; try again.",
+            )
         return json_response(
             201,
-            {"code": room.code, "topic": room.topic, "url": f"/r/{room.code}"},
+            {
+                "code": room.code,
+                "topic": room.topic,
+                "url": f"/r/{room.code}",
+                "retention": policy.describe(room.retention),
+            },
             headers=[("location", f"/api/rooms/{room.code}")],
         )
 
     async def show_room(request: Request) -> Response:
         code = request.params["code"].lower()
         online = await registry.online(code) if is_well_formed(code) else None
-        if online is None:
+        retention = registry.retention_of(code) if online is not None else None
+        if online is None or retention is None:
             return error(404, "not_found", "This room does not exist or has expired.")
-        return json_response(200, {"code": code, "topic": f"room:{code}", "online": online})
+        return json_response(
+            200,
+            {
+                "code": code,
+                "topic": f"room:{code}",
+                "online": online,
+                "retention": policy.describe(retention),
+            },
+        )
+
+    async def room_messages(request: Request) -> Response:
+        """contract.md §5: scroll-back over HTTP, for whoever holds a token."""
+        ident = identity(request)
+        code = request.params["code"].lower()
+        before = _int_param(request, "before", 1, 2**53 - 1)
+        limit = _int_param(request, "limit", 1, MAX_PAGE)
+        if not is_well_formed(code) or not await registry.exists(code):
+            return error(404, "not_found", "This room does not exist or has expired.")
+        retention = registry.retention_of(code)
+        if retention is None or not retention.keeps_history:
+            return error(404, "no_history", "This room keeps nothing: there is no history.")
+        room = registry.find_for_join(code)
+        if room is None:
+            return error(404, "not_found", "This room does not exist or has expired.")
+        try:
+            page = await room.page(ident.user_id, before, limit or BACKLOG)
+        except LookupError:
+            return error(404, "not_found", "This room does not exist or has expired.")
+        except StoreUnavailable:
+            return error(503, "store_unavailable", "This room's messages cannot be read now.")
+        return json_response(
+            200, {"messages": page.messages, "more": page.more, "position": room.history.position()}
+        )
 
     async def home(_: Request) -> Response:
-        return _page(200, pages.render("index.html"))
+        return _page(
+            200,
+            pages.render(
+                "index.html",
+                retentions=",".join(sorted(registry.allowed)),
+                persistent_summary=policy.summary(Retention("persistent", "shared")),
+            ),
+        )
 
     async def room_page(request: Request) -> Response:
         code = request.params["code"].lower()
-        live = registry.get(code) is not None
-        if live or registry.revivable(code):
-            return _page(200, pages.render("room.html", room_code=code))
+        retention = registry.retention_of(code) if is_well_formed(code) else None
+        if retention is not None and await registry.exists(code):
+            return _page(
+                200,
+                pages.render(
+                    "room.html",
+                    room_code=code,
+                    retention_kind=retention.kind,
+                    retention_summary=policy.summary(retention),
+                ),
+            )
         return _page(404, pages.render("gone.html", **_EXPIRED))
 
     async def static(request: Request) -> Response:
@@ -117,6 +187,7 @@ def build_router(
     router.add("GET", "/api/session", check_session)
     router.add("POST", "/api/rooms", create_room)
     router.add("GET", "/api/rooms/<code>", show_room)
+    router.add("GET", "/api/rooms/<code>/messages", room_messages)
     router.add("GET", "/", home)
     router.add("GET", "/r/<code>", room_page)
     router.add("GET", "/static/<path:path>", static)
@@ -161,6 +232,17 @@ def _page(status: int, html: bytes) -> Response:
             ("x-frame-options", "DENY"),
         ],
     )
+
+
+def _int_param(request: Request, name: str, low: int, high: int) -> int | None:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return None
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 16) or not low <= int(raw) <= high:
+        raise HttpError(
+            400, "invalid_request", f"{name} must be a whole number from {low} to {high}."
+        )
+    return int(raw)
 
 
 def _json_object(request: Request, *, required: bool) -> dict[str, Any]:

@@ -216,6 +216,47 @@ const scenarios = {
              presenceOnAliceAfterLeave: names(aPresence) };
   },
 
+  // Recovery with an unchanged client: the position goes back through channel(topic, () => params),
+  // evaluated at every rejoin. Alice's connection drops; what Bob says meanwhile is replayed,
+  // before anything live, once each, in order.
+  async recover() {
+    const { code } = (await post("/api/rooms", { retention: "memory" })).body;
+    const topic = `room:${code}`;
+    const alice = await session("alice");
+    const bob = await session("bob");
+    const aSock = connect({ params: { token: alice.token }, reconnectAfterMs: () => 400 });
+    const bSock = connect({ params: { token: bob.token } });
+    let last = null;
+    const seen = [];
+    const replies = [];
+    const aChan = aSock.channel(topic, () => (last ? { position: last } : {}));
+    aChan.on("new_msg", (m) => {
+      seen.push(m.body);
+      last = { epoch: m.epoch, seq: m.seq };
+    });
+    aChan.onError(() => {});
+    // The join's "ok" hook runs again at every rejoin: replies[1] is the rejoin's answer.
+    const joined = new Promise((resolve) => {
+      aChan.join().receive("ok", (reply) => { replies.push(reply); resolve(); });
+    });
+    await joined;
+    const bChan = bSock.channel(topic, {});
+    await join(bChan);
+    for (let i = 0; i < 5; i++) {
+      check((await push(bChan, "new_msg", { body: `before ${i}` })).status === "ok", "push");
+    }
+    await until(() => seen.length === 5, "alice to see the first five");
+    aSock.conn.close(4000, "the train enters a tunnel"); // not disconnect(): it reconnects
+    for (let i = 0; i < 10; i++) {
+      check((await push(bChan, "new_msg", { body: `missed ${i}` })).status === "ok", "push");
+    }
+    await until(() => replies.length === 2, "alice's rejoin", 10000);
+    check((await push(bChan, "new_msg", { body: "live" })).status === "ok", "push live");
+    await until(() => seen.includes("live"), "the live message");
+    aSock.disconnect(); bSock.disconnect();
+    return { seen, replay: replies[1].replay };
+  },
+
   // A server restart: the client reconnects by itself and the channel rejoins (1012 close).
   async reconnect() {
     const { code } = (await post("/api/rooms", {})).body;
