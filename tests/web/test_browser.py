@@ -537,6 +537,134 @@ def test_copy_link_puts_the_room_url_on_the_clipboard(
     assert page.evaluate("navigator.clipboard.readText()") == f"{web_server.url}/r/{code}"
 
 
+# ---- history and recovery (contract.md §5) ---------------------------------------------------
+
+
+def test_the_creator_picks_what_a_room_keeps(web_server: ServerProcess, browsing: Browsing) -> None:
+    expect = _expect()
+    page = browsing.page(web_server.url)
+    page.goto("/")
+    choice = page.get_by_role("group", name="What the room keeps")
+    expect(choice.get_by_role("radio")).to_have_count(3)
+    expect(choice.get_by_role("radio", name=re.compile("^Nothing"))).to_be_checked()
+    newcomers = choice.get_by_label("People who join later see only what is said after they arrive")
+    expect(newcomers).to_be_hidden()  # an ephemeral room has nothing to hide from newcomers
+    choice.get_by_role("radio", name=re.compile("^While the room lives")).check()
+    expect(newcomers).to_be_visible()
+    newcomers.check()
+    page.get_by_role("button", name="Create room").click()
+    page.wait_for_url(ROOM_PATH)
+    match = ROOM_PATH.search(page.url)
+    assert match is not None
+    expect(page.get_by_text("Kept while this room lives")).to_be_visible()
+    status, room = api(web_server.url, "GET", f"/api/rooms/{match.group(1)}")
+    assert status == 200
+    assert (room["retention"]["kind"], room["retention"]["history"]) == ("memory", "joined")
+    enter_nickname(page, "Ada")
+    expect(page.get_by_text("Messages are kept in memory while the room lives.")).to_be_visible()
+
+
+def _memory_room(base: str) -> str:
+    status, body = api(base, "POST", "/api/rooms", {"retention": "memory"})
+    assert status == 201, body
+    return str(body["code"])
+
+
+def test_a_reload_shows_the_conversation_and_older_messages_scroll_in(
+    web_server: ServerProcess, browsing: Browsing
+) -> None:
+    expect = _expect()
+    base = web_server.url
+    code = _memory_room(base)
+    alice = browsing.page(base)
+    alice.goto(f"/r/{code}")
+    enter_nickname(alice, "Alice")
+    expect(alice.get_by_text("Kept while this room lives")).to_be_visible()
+    for i in range(60):
+        send(alice, f"note {i:02d}")
+    expect(message(alice, "note 59")).to_be_visible()
+
+    # A reload shows the conversation again, each message once.
+    alice.reload()
+    expect(message(alice, "note 59")).to_be_visible()
+    expect(message(alice, "note 10")).to_have_count(1)
+    expect(message(alice, "note 09")).to_have_count(0)  # older ones are a scroll away
+
+    # A newcomer sees the recent conversation and pages back to the start, in order.
+    bob = browsing.page(base)
+    bob.goto(f"/r/{code}")
+    enter_nickname(bob, "Bob")
+    expect(message(bob, "note 59")).to_be_visible()
+    earlier = log(bob).get_by_role("button", name="Load earlier messages")
+    expect(earlier).to_be_visible()
+    earlier.click()
+    expect(message(bob, "note 00")).to_be_visible()
+    expect(earlier).to_be_hidden()  # nothing older
+    bodies = log(bob).locator("article .msg__body").all_inner_texts()
+    assert bodies == [f"note {i:02d}" for i in range(60)]
+
+
+def test_a_dropped_connection_comes_back_with_what_it_missed(browsing: Browsing) -> None:
+    """The network goes (a proxy resets it), Bob talks on, the network comes back."""
+    from tests.support.proxy import TcpProxy
+
+    expect = _expect()
+    with ServerProcess() as server, TcpProxy(server.port) as proxy:
+        code = new_room(server.url)
+        alice = browsing.page(proxy.url)
+        alice.goto(f"/r/{code}")
+        enter_nickname(alice, "Alice")
+        bob = browsing.page(server.url)
+        bob.goto(f"/r/{code}")
+        enter_nickname(bob, "Bob")
+        send(bob, "before the tunnel")
+        expect(message(alice, "before the tunnel")).to_be_visible()
+
+        proxy.down()
+        expect(alice.get_by_text("Reconnecting…")).to_be_visible()
+        for text in ("said in the tunnel", "and this too"):
+            send(bob, text)
+            expect(message(bob, text)).to_be_visible()
+        proxy.up()
+
+        expect(alice.get_by_text("Reconnecting…")).to_be_hidden(timeout=15_000)
+        expect(log(alice).get_by_text("Reconnected.", exact=True)).to_be_visible()
+        expect(message(alice, "and this too")).to_be_visible()
+        bodies = log(alice).locator("article .msg__body").all_inner_texts()
+        assert bodies == ["before the tunnel", "said in the tunnel", "and this too"]
+        expect(log(alice).get_by_text("may be missing")).to_have_count(0)
+        send(bob, "live again")
+        expect(message(alice, "live again")).to_have_count(1)
+
+
+def test_a_marker_shows_where_messages_could_not_be_recovered(browsing: Browsing) -> None:
+    from tests.support.proxy import TcpProxy
+
+    expect = _expect()
+    env = {"SKETCHYCHAT_RECOVERY_MESSAGES": "2"}
+    with ServerProcess(env=env) as server, TcpProxy(server.port) as proxy:
+        code = new_room(server.url)
+        alice = browsing.page(proxy.url)
+        alice.goto(f"/r/{code}")
+        enter_nickname(alice, "Alice")
+        bob = browsing.page(server.url)
+        bob.goto(f"/r/{code}")
+        enter_nickname(bob, "Bob")
+        send(bob, "first")
+        expect(message(alice, "first")).to_be_visible()
+        proxy.down()
+        expect(alice.get_by_text("Reconnecting…")).to_be_visible()
+        for i in range(5):
+            send(bob, f"away {i}")
+        expect(message(bob, "away 4")).to_be_visible()
+        proxy.up()
+        marker = log(alice).get_by_text("Some messages from while you were away may be missing.")
+        expect(marker).to_be_visible(timeout=15_000)
+        expect(message(alice, "away 4")).to_be_visible()
+        bodies = log(alice).locator("article .msg__body").all_inner_texts()
+        assert bodies == ["first", "away 3", "away 4"]  # the window held the last two
+
+
 # ---- screenshots -------------------------------------------------------------------------------
 
 

@@ -24,11 +24,15 @@ STATIC = Path(str(resources.files("sketchychat.web").joinpath("static")))
 TEMPLATES = ("index.html", "room.html", "gone.html")
 ROOM_CODE = "k7m2p9qrstvw"
 #: What the routes pass: the room page its code, the gone page (expired room, or 404) its words.
+RETENTION = {"retention_kind": "memory", "retention_summary": "Kept while this room lives"}
 VALUES = {
     "room_code": ROOM_CODE,
     "title": "Room expired",
     "heading": "This room has expired",
     "text": "It may never have existed.",
+    "retentions": "ephemeral,memory,persistent",
+    "persistent_summary": "Saved for 30 days",
+    **RETENTION,
 }
 
 
@@ -56,14 +60,14 @@ def test_every_template_renders(name: str) -> None:
 
 
 def test_render_fills_the_room_code() -> None:
-    html = pages.render("room.html", room_code=ROOM_CODE).decode()
+    html = pages.render("room.html", room_code=ROOM_CODE, **RETENTION).decode()
     assert f'data-room-code="{ROOM_CODE}"' in html
     assert f">{ROOM_CODE}</code>" in html
 
 
 def test_render_escapes_values_in_text_and_attributes() -> None:
     evil = "\"><script>alert('x')</script>&"
-    html = pages.render("room.html", room_code=evil).decode()
+    html = pages.render("room.html", room_code=evil, **RETENTION).decode()
     assert "<script>alert" not in html
     assert "&quot;&gt;&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;" in html
 
@@ -74,7 +78,8 @@ def test_render_raises_key_error_for_a_missing_value() -> None:
 
 
 def test_render_ignores_unused_values() -> None:
-    assert pages.render("index.html", room_code="x") == pages.render("index.html")
+    gone = {"title": "t", "heading": "h", "text": "x"}
+    assert pages.render("gone.html", room_code="x", **gone) == pages.render("gone.html", **gone)
 
 
 def test_render_of_unknown_template_fails() -> None:
@@ -85,9 +90,9 @@ def test_render_of_unknown_template_fails() -> None:
 
 
 def test_templates_are_compiled_once() -> None:
-    pages.render("index.html")
+    pages.render("index.html", **VALUES)
     first = pages._templates["index.html"]
-    pages.render("index.html")
+    pages.render("index.html", **VALUES)
     assert pages._templates["index.html"] is first
 
 

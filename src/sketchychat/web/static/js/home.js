@@ -37,8 +37,27 @@ async function joinRoom(form, input, errorNode) {
   }
 }
 
+/** Offer only the retentions this server allows; the newcomers choice only where it applies. */
+function bindRetentionChoice() {
+  const choice = document.querySelector("#retention-choice");
+  if (!choice) return;
+  const allowed = new Set((choice.dataset.allowed || "ephemeral").split(","));
+  for (const option of choice.querySelectorAll(".keep__option")) {
+    option.hidden = !allowed.has(option.dataset.kind);
+  }
+  choice.hidden = allowed.size < 2;
+  const newcomers = choice.querySelector("#newcomers");
+  const update = () => {
+    const picked = choice.querySelector("input[name=retention]:checked");
+    newcomers.hidden = !picked || picked.value === "ephemeral";
+  };
+  choice.addEventListener("change", update);
+  update();
+}
+
 function main() {
   bindCreateRoom(document.querySelector("#create-error"));
+  bindRetentionChoice();
 
   const form = document.querySelector("#join-form");
   if (form) {

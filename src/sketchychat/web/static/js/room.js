@@ -35,10 +35,52 @@ const REJOIN_GRACE_MS = 60 * 1000;
 // Ask the server whether our token is still good after this many failed connects in a row.
 const CHECK_TOKEN_AFTER = 3;
 
+// How many older messages one scroll-back asks for.
+const PAGE = 50;
+// Scrolling this close to the top loads earlier messages.
+const NEAR_TOP_PX = 80;
+const EMPTY_TEXT = {
+  ephemeral: "Share the room link to invite people. Messages are never stored: they vanish with the room.",
+  memory: "Share the room link to invite people. Messages are kept in memory while the room lives.",
+  persistent: "Share the room link to invite people. Messages are saved on the server.",
+};
+
+/** The last position seen in a room, kept for this tab (a reload can recover from it). */
+function loadPosition(code) {
+  try {
+    const raw = globalThis.sessionStorage?.getItem(`sketchychat:position:${code}`);
+    const position = raw ? JSON.parse(raw) : null;
+    return position && typeof position.epoch === "string" && Number.isInteger(position.seq)
+      ? position
+      : null;
+  } catch {
+    return null;
+  }
+}
+
+function savePosition(code, position) {
+  try {
+    globalThis.sessionStorage?.setItem(`sketchychat:position:${code}`, JSON.stringify(position));
+  } catch {
+    // storage full or disabled: recovery then works within this page's life only
+  }
+}
+
 const ERROR_TEXT = {
   invalid_body: "Type something before sending.",
   body_too_long: `Messages can be at most ${BODY_LIMIT.toLocaleString("en")} characters.`,
 };
+
+/** Whether a message by `userId` at `at` continues the group of the `previous` node. */
+function continues(previous, userId, at) {
+  return (
+    previous !== null &&
+    previous !== undefined &&
+    previous.classList.contains("msg") &&
+    previous.dataset.userId === userId &&
+    at - Number(previous.dataset.at) < GROUP_WINDOW_MS
+  );
+}
 
 function codePoints(text) {
   let n = 0;
@@ -56,6 +98,18 @@ class RoomApp {
     this.presence = null;
     this.myIds = new Set();
     this.seenIds = new Set();
+    // Where we are in the room's stream ({epoch, seq}); sent back on every (re)join. After a
+    // reload, an ephemeral room replays what was said meanwhile from the position this tab
+    // kept; a room that keeps history shows the recent conversation instead (no position).
+    const kind = document.querySelector("#retention")?.dataset.kind;
+    this.position = kind === "ephemeral" ? loadPosition(code) : null;
+    this.retention = null;
+    // The oldest message shown, and whether the room has older ones to page back to.
+    this.oldestSeq = null;
+    this.hasMore = false;
+    this.loadingEarlier = false;
+    // The newest message shown ({epoch, seq}): replays never show one twice.
+    this.lastShown = null;
     this.typers = new Map();
     this.recentlyGone = new Map();
     this.lastTypingSent = 0;
@@ -80,6 +134,10 @@ class RoomApp {
       send: document.querySelector("#send"),
       status: document.querySelector("#composer-status"),
       banner: document.querySelector("#conn-banner"),
+      earlier: document.querySelector("#earlier"),
+      emptyText: document.querySelector("#log-empty-text"),
+      retention: document.querySelector("#retention"),
+      retentionText: document.querySelector("#retention-text"),
       closedBanner: document.querySelector("#closed-banner"),
       online: document.querySelector("#online"),
       onlineCount: document.querySelector("#online-count"),
@@ -140,7 +198,11 @@ class RoomApp {
     });
     this.socket.onClose(() => this.onSocketDown());
 
-    this.channel = this.socket.channel(this.topic, {});
+    // Join params are evaluated on every (re)join: the position goes back each time, so the
+    // room replays exactly what we missed (contract.md §5).
+    this.channel = this.socket.channel(this.topic, () =>
+      this.position ? { position: this.position } : {},
+    );
     this.presence = new Presence(this.channel);
     this.presence.onJoin((key, before, joined) => this.onPresenceJoin(key, before, joined));
     this.presence.onLeave((key, after, left) => this.onPresenceLeave(key, after, left));
@@ -167,17 +229,71 @@ class RoomApp {
   onJoined(response) {
     if (typeof response.user_id === "string") this.myIds.add(response.user_id);
     this.setConnection("up");
+    this.showRetention(response.retention);
+    const replay = response.replay ?? {};
+    const missing = replay.recovered === false;
     if (this.wasDown && this.hasJoined) {
-      this.addNotice("Reconnected. Messages sent while you were away are not shown.", "info");
+      this.addNotice(
+        missing ? "Reconnected. Some messages from while you were away may be missing." : "Reconnected.",
+        missing ? "gap" : "info",
+      );
+    } else if (missing) {
+      this.addNotice("Some earlier messages may be missing here.", "gap");
+    }
+    if (!this.hasJoined && this.retention && this.retention.kind !== "ephemeral") {
+      // Older messages than the replay may exist: scrolling up asks for them.
+      this.hasMore = Number(replay.after) > 0;
+      if (this.oldestSeq === null && Number(replay.count) === 0 && response.position) {
+        this.oldestSeq = Number(response.position.seq) + 1;
+      }
+      this.updateEarlier();
+    }
+    if (response.position && typeof response.position.epoch === "string") {
+      const epoch = response.position.epoch;
+      if (this.lastShown && this.lastShown.epoch !== epoch) {
+        // A new stream: the reply said what is missing; its messages start after `after`.
+        this.lastShown = { epoch, seq: Number(replay.after) || 0 };
+      }
+      // With a replay to come, each replayed message moves the position; without one,
+      // we are at the room's top now.
+      if (!(Number(replay.count) > 0)) this.remember(epoch, Number(response.position.seq));
     }
     this.wasDown = false;
     this.hasJoined = true;
+  }
+
+  /** The room's retention badge and the empty-room text say what is kept. */
+  showRetention(retention) {
+    if (!retention || typeof retention.kind !== "string") return;
+    this.retention = retention;
+    if (this.dom.retention) {
+      this.dom.retention.dataset.kind = retention.kind;
+      this.dom.retentionText.textContent = String(retention.summary ?? "");
+    }
+    if (this.dom.emptyText) {
+      this.dom.emptyText.textContent = EMPTY_TEXT[retention.kind] ?? EMPTY_TEXT.ephemeral;
+    }
+  }
+
+  /** Keep the last position seen (for rejoins, and for a reload of this tab). */
+  remember(epoch, seq) {
+    if (!Number.isInteger(seq)) return;
+    if (this.position && this.position.epoch === epoch && this.position.seq >= seq) return;
+    this.position = { epoch, seq };
+    savePosition(this.code, this.position);
   }
 
   onJoinError(response) {
     if (response.reason === "not_found") {
       this.showExpired();
       return;
+    }
+    if (response.reason === "invalid_position") {
+      // Our position is not one of this room's stream (its store was restored from an older
+      // copy, say): forget it, and the next rejoin asks for the recent conversation instead.
+      this.position = null;
+      this.lastShown = null;
+      savePosition(this.code, null);
     }
     // Anything else: the channel retries by itself (1 s, 2 s, 5 s, then every 10 s).
     this.setConnection("down");
@@ -290,7 +406,18 @@ class RoomApp {
     const stick = this.isNearBottom();
     this.dom.log.append(node);
     this.dom.empty.hidden = true;
-    while (this.dom.log.childElementCount > MAX_ITEMS) this.dom.log.firstElementChild.remove();
+    // The oldest items go past MAX_ITEMS (the "earlier" button stays first): they can be
+    // paged back in.
+    while (this.dom.log.childElementCount > MAX_ITEMS + 1) {
+      const oldest = this.dom.earlier.nextElementSibling;
+      if (oldest.classList.contains("msg")) {
+        this.seenIds.delete(oldest.dataset.id);
+        this.oldestSeq = Number(oldest.nextElementSibling?.dataset.seq) || this.oldestSeq;
+        this.hasMore = Boolean(this.retention && this.retention.kind !== "ephemeral");
+      }
+      oldest.remove();
+    }
+    this.updateEarlier();
     if (stick || forceScroll) {
       this.scrollToBottom();
     } else if (counts) {
@@ -302,33 +429,54 @@ class RoomApp {
     if (!payload || typeof payload.body !== "string") return;
     const id = String(payload.id ?? "");
     if (id && this.seenIds.has(id)) return;
+    const seq = Number.isInteger(payload.seq) ? payload.seq : null;
+    const epoch = typeof payload.epoch === "string" ? payload.epoch : null;
+    if (seq !== null && epoch !== null) {
+      const last = this.lastShown;
+      if (last && last.epoch === epoch && seq <= last.seq) return; // shown already
+      if (last && last.epoch !== epoch) {
+        // The room's stream was lost and restarted while we stayed connected.
+        this.addNotice("Some messages may be missing here.", "gap");
+      }
+      this.lastShown = { epoch, seq };
+      if (this.oldestSeq === null) this.oldestSeq = seq;
+      this.remember(epoch, seq);
+    }
     if (id) this.seenIds.add(id);
     const userId = String(payload.user_id ?? "");
-    const nickname = String(payload.nickname ?? "someone");
-    const at = typeof payload.at === "number" ? payload.at : Date.now();
     const own = this.myIds.has(userId);
-
     if (this.typers.has(userId)) {
       clearTimeout(this.typers.get(userId).timer);
       this.typers.delete(userId);
       this.renderTyping();
     }
+    this.appendItem(this.renderMessage(payload, this.dom.log.lastElementChild), {
+      forceScroll: own,
+      counts: true,
+    });
+    if (document.hidden && !own) {
+      this.unread += 1;
+      document.title = `(${this.unread}) ${this.baseTitle}`;
+    }
+  }
 
-    const previous = this.dom.log.lastElementChild;
-    const continued =
-      previous !== null &&
-      previous.classList.contains("msg") &&
-      previous.dataset.userId === userId &&
-      at - Number(previous.dataset.at) < GROUP_WINDOW_MS;
-
+  /** One message, grouped with `previous` when the same person wrote it just before. */
+  renderMessage(payload, previous) {
+    const id = String(payload.id ?? "");
+    const userId = String(payload.user_id ?? "");
+    const nickname = String(payload.nickname ?? "someone");
+    const at = typeof payload.at === "number" ? payload.at : Date.now();
+    const own = this.myIds.has(userId);
     const classes = ["msg"];
     if (own) classes.push("msg--own");
-    if (continued) classes.push("msg--cont");
+    if (continues(previous, userId, at)) classes.push("msg--cont");
     const body = el("p", { class: "msg__body" });
     body.append(linkify(payload.body));
-    const item = el(
+    const attrs = { class: classes.join(" "), "data-user-id": userId, "data-at": at, "data-id": id };
+    if (Number.isInteger(payload.seq)) attrs["data-seq"] = payload.seq;
+    return el(
       "article",
-      { class: classes.join(" "), "data-user-id": userId, "data-at": at, "data-id": id },
+      attrs,
       own ? null : el("span", { class: avatarClass(userId), "aria-hidden": "true", text: initial(nickname) }),
       el(
         "div",
@@ -343,11 +491,63 @@ class RoomApp {
         body,
       ),
     );
-    this.appendItem(item, { forceScroll: own, counts: true });
-    if (document.hidden && !own) {
-      this.unread += 1;
-      document.title = `(${this.unread}) ${this.baseTitle}`;
+  }
+
+  // ---- scroll-back ---------------------------------------------------------------------------
+
+  updateEarlier() {
+    if (this.dom.earlier) {
+      this.dom.earlier.hidden = !this.hasMore;
+      this.dom.earlier.disabled = this.loadingEarlier;
     }
+  }
+
+  /** Page back: the messages before the oldest one shown, put in place above it. */
+  loadEarlier() {
+    if (!this.hasMore || this.loadingEarlier || !this.channel || !this.channel.canPush()) return;
+    this.loadingEarlier = true;
+    this.updateEarlier();
+    const before = this.oldestSeq ?? (this.position ? this.position.seq + 1 : undefined);
+    const done = () => {
+      this.loadingEarlier = false;
+      this.updateEarlier();
+    };
+    this.channel
+      .push("history", before ? { before, limit: PAGE } : { limit: PAGE })
+      .receive("ok", (response) => {
+        this.prependMessages(Array.isArray(response?.messages) ? response.messages : []);
+        this.hasMore = Boolean(response?.more);
+        done();
+      })
+      .receive("error", () => {
+        this.hasMore = false;
+        done();
+      })
+      .receive("timeout", done);
+  }
+
+  prependMessages(messages) {
+    const log = this.dom.log;
+    const fresh = messages.filter((m) => m && typeof m.body === "string" && !this.seenIds.has(String(m.id ?? "")));
+    if (fresh.length === 0) return;
+    const anchor = this.dom.earlier.nextElementSibling;
+    const fromBottom = log.scrollHeight - log.scrollTop;
+    let previous = null;
+    for (const message of fresh) {
+      const node = this.renderMessage(message, previous);
+      log.insertBefore(node, anchor);
+      this.seenIds.add(String(message.id ?? ""));
+      previous = node;
+    }
+    if (anchor && anchor.classList.contains("msg")) {
+      anchor.classList.toggle(
+        "msg--cont",
+        continues(previous, anchor.dataset.userId, Number(anchor.dataset.at)),
+      );
+    }
+    this.oldestSeq = Number.isInteger(fresh[0].seq) ? fresh[0].seq : this.oldestSeq;
+    this.dom.empty.hidden = true;
+    log.scrollTop = log.scrollHeight - fromBottom; // the reader stays where they were
   }
 
   addNotice(text, kind = "presence") {
@@ -536,7 +736,9 @@ class RoomApp {
     input.addEventListener("input", () => this.onInput());
     log.addEventListener("scroll", () => {
       if (this.isNearBottom()) jump.hidden = true;
+      if (log.scrollTop < NEAR_TOP_PX) this.loadEarlier();
     });
+    this.dom.earlier.addEventListener("click", () => this.loadEarlier());
     jump.addEventListener("click", () => {
       this.scrollToBottom();
       input.focus();

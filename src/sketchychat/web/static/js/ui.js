@@ -223,6 +223,14 @@ export function showIdentity(nickname) {
   if (pick) pick.hidden = Boolean(nickname);
 }
 
+/** The retention picked on the home page (`{}`: ephemeral, when there is no choice). */
+export function chosenRetention() {
+  const picked = document.querySelector("input[name=retention]:checked");
+  if (!picked || picked.value === "ephemeral") return {};
+  const joinedOnly = document.querySelector("input[name=history]");
+  return { retention: picked.value, history: joinedOnly && joinedOnly.checked ? "joined" : "shared" };
+}
+
 /** Make every [data-action=create-room] button create a room and go to it. */
 export function bindCreateRoom(errorNode) {
   for (const button of document.querySelectorAll("[data-action=create-room]")) {
@@ -236,7 +244,7 @@ async function createRoom(button, errorNode) {
   button.disabled = true;
   if (errorNode) errorNode.hidden = true;
   try {
-    const room = await api("POST", "/api/rooms", { body: {} });
+    const room = await api("POST", "/api/rooms", { body: chosenRetention() });
     const target =
       typeof room.url === "string" && room.url.startsWith("/r/") ? room.url : roomPath(room.code);
     window.location.assign(target);
