@@ -39,6 +39,13 @@ class Sequencer:
             self.skip_to(min(held) - 1)
         return self._release()
 
+    def take_next(self, seq: int) -> bool:
+        """Release ``seq`` at once if it is the very next one and nothing waits."""
+        if seq == self.delivered + 1 and not self._held:
+            self.delivered = seq
+            return True
+        return False
+
     @property
     def missing(self) -> tuple[int, int] | None:
         """The first hole, ``(first, last)`` inclusive, when early messages wait on it."""

@@ -48,16 +48,23 @@ class Adapter(Protocol):
         """False while the bus is unreachable."""
         ...
 
+    @property
+    def solo(self) -> bool:
+        """True when no other node can ever hear this one (a lone node's memory adapter)."""
+        ...
+
 
 class PubSub:
     """One per node: topic → local handler, plus the adapter to reach the rest."""
 
-    __slots__ = ("_adapter", "_handlers", "node_id")
+    __slots__ = ("_adapter", "_handlers", "node_id", "solo")
 
     def __init__(self, node_id: str, adapter: Adapter) -> None:
         self.node_id = node_id
         self._adapter = adapter
         self._handlers: dict[str, Handler] = {}
+        #: Nobody else to tell: rooms skip building envelopes for every message.
+        self.solo = adapter.solo
 
     @property
     def adapter(self) -> Adapter:

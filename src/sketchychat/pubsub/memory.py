@@ -49,6 +49,10 @@ class MemoryAdapter:
             if peer is not self:
                 loop.call_soon(peer._receive, raw)
 
+    @property
+    def solo(self) -> bool:
+        return self._hub is None
+
     def _receive(self, raw: bytes) -> None:
         if self._deliver is not None:
             self._deliver(Envelope.decode(raw))

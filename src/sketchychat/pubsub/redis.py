@@ -159,6 +159,10 @@ class RedisAdapter:
     def healthy(self) -> bool:
         return self._listener_ok and self._writer_ok
 
+    @property
+    def solo(self) -> bool:
+        return False
+
     # -- what the cluster layer reads -------------------------------------
 
     def channel(self, topic: str) -> str:

@@ -91,7 +91,8 @@ class RoomHistory:
         # keeps its recovery window, so that a client back after a blip costs no I/O.
         self._recent = RecentWindow(*self._window_bounds())
         self._first_joins: dict[str, int] = {}
-        self._retired: set[str] = set()
+        #: Epochs given up on (a store lost its stream); None until that ever happens.
+        self._retired: set[str] | None = None
 
     def _window_bounds(self) -> tuple[int, float]:
         policy = self._policy
@@ -131,16 +132,29 @@ class RoomHistory:
         message["epoch"] = self.epoch
         return message
 
+    def accept_next(self, message: Message, now_ms: int) -> bool:
+        """The common case in one step: the next position of this stream, nothing held.
+
+        True when ``message`` was taken (deliver it now); False: use :meth:`accept`.
+        """
+        if message["epoch"] == self.epoch and self.sequencer.take_next(message["seq"]):
+            self._recent.append(message, now_ms)
+            return True
+        return False
+
     def accept(self, messages: list[Message], now_ms: int) -> list[Message]:
         """Stored or heard messages in; the ones to deliver now, in position order."""
         ready: list[Message] = []
         for message in messages:
             epoch = message.get("epoch")
             if epoch != self.epoch:
-                if epoch in self._retired or not isinstance(epoch, str):
+                retired = self._retired
+                if not isinstance(epoch, str) or (retired is not None and epoch in retired):
                     continue  # a straggler from a stream already given up
                 # The store lost the stream (Redis restarted): a new one starts here.
-                self._retired.add(self.epoch)
+                if retired is None:
+                    retired = self._retired = set()
+                retired.add(self.epoch)
                 self.epoch = epoch
                 self.sequencer.reset(message["seq"] - 1)
                 self._recent.clear()

@@ -203,7 +203,8 @@ class Room(Actor[_Item]):
         self._msg_counter = 0
         self._msg_prefix = pubsub.node_id  # unique per process start: ids unique cluster-wide
         self._gap_timer: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
+        #: Store reads in flight (made with the first one).
+        self._tasks: set[asyncio.Task[None]] | None = None
         #: When the room last became empty (``time.monotonic()``); None while occupied.
         self.empty_since: float | None = time.monotonic()
         #: Moves on with every local join or leave (the room directory watches it).
@@ -273,7 +274,7 @@ class Room(Actor[_Item]):
         self._pubsub.unsubscribe(self.topic)
         if self._gap_timer is not None:
             self._gap_timer.cancel()
-        for task in list(self._tasks):
+        for task in list(self._tasks or ()):
             task.cancel()
         await super().stop()
 
@@ -584,6 +585,8 @@ class Room(Actor[_Item]):
         self._spawn(read())
 
     def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        if self._tasks is None:
+            self._tasks = set()
         task = asyncio.get_running_loop().create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -599,7 +602,8 @@ class Room(Actor[_Item]):
 
     def broadcast(self, event: str, payload: dict[str, Any], skip: Member | None = None) -> None:
         self._fan_out(event, payload, skip)
-        self._pubsub.broadcast(self.topic, "msg", {"event": event, "payload": payload})
+        if not self._pubsub.solo:
+            self._pubsub.broadcast(self.topic, "msg", {"event": event, "payload": payload})
 
     def publish(self, push: Push, message: Message) -> None:
         """A chat message: positioned, stored if the room stores, acknowledged, delivered."""
@@ -612,8 +616,12 @@ class Room(Actor[_Item]):
     def _positioned(self, push: Push, message: Message) -> None:
         """Acknowledge, tell the other nodes, deliver here (in position order)."""
         self.reply(push, {"id": message["id"], "seq": message["seq"]})
-        self._pubsub.broadcast(self.topic, "seq", {"event": "new_msg", "payload": message})
-        self._deliver(self.history.accept([message], now_ms()))
+        if not self._pubsub.solo:
+            self._pubsub.broadcast(self.topic, "seq", {"event": "new_msg", "payload": message})
+        if self.history.accept_next(message, now_ms()):
+            self._fan_out("new_msg", message, None)  # the usual case: next in line
+        else:
+            self._deliver(self.history.accept([message], now_ms()))
 
     def scroll_back(self, push: Push, member: Member, before: int | None, limit: int) -> None:
         """Answer ``push`` with a page of older messages (contract.md §5)."""
