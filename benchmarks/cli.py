@@ -5,6 +5,7 @@ python -m benchmarks --smoke              # a few seconds, tiny sizes (what CI r
 python -m benchmarks --stacks sketchychat,node-ws --workloads fanout-1x1000 --reps 5
 python -m benchmarks build                # compile the generator, npm ci
 python -m benchmarks report RAW_DIR       # re-summarise a recorded run
+python -m benchmarks history --reps 3     # the cost of history, recovery storms, faults (~25 min)
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def _parser() -> argparse.ArgumentParser:
         "action",
         nargs="?",
         default="run",
-        choices=["run", "build", "report", "list", "profile", "rates"],
+        choices=["run", "build", "report", "list", "profile", "rates", "history"],
     )
     p.add_argument("raw", nargs="?", help="for `report`: a raw run directory")
     p.add_argument(
@@ -206,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.action == "rates":
         return _fixed_rates(args)
+    if args.action == "history":
+        from benchmarks.history import run_history
+
+        reps = args.reps if args.reps is not None else (1 if args.smoke else 3)
+        return run_history(smoke=args.smoke, reps=reps, out=args.out or RESULTS_DIR)
     if args.action == "report":
         if not args.raw:
             print("report needs a raw run directory", file=sys.stderr)

@@ -47,6 +47,8 @@ class Layout:
     room_size: int
     pubs_per_room: int
     window: int  # closed loop: messages in flight per publisher
+    #: POST /api/rooms body ("" = the generator's default, {}): a SketchyChat retention.
+    room_body: str = ""
 
 
 @dataclass(frozen=True)
@@ -208,7 +210,7 @@ def run_fanout(
         "machine_before": wait_for_quiet(prof.quiet_wait_s),
     }
     with Server(stack, logdir / f"server-{stack.name}-{layout.name}.log") as server:
-        args = {
+        args: dict[str, int | str] = {
             "members": layout.members,
             "room_size": layout.room_size,
             "pubs_per_room": layout.pubs_per_room,
@@ -216,6 +218,8 @@ def run_fanout(
             "conc": 200,
             "http_pool": 32,
         }
+        if layout.room_body:
+            args["room_body"] = layout.room_body
         deadline = int(_ready_timeout(layout.members) + 600)
         with Generator(server, args, record, deadline_s=deadline) as gen:
             ready = gen.next_event(_ready_timeout(layout.members))

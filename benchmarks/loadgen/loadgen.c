@@ -58,6 +58,7 @@ static int ROOM_SIZE = 1000;    /* members per room (last room may be smaller) *
 static int PUBS_PER_ROOM = 4;   /* the first K members of each room also publish */
 static int BODY = 64;           /* chat body bytes */
 static int CONC = 200;          /* members in flight while connecting */
+static const char *ROOM_BODY = "{}"; /* POST /api/rooms body (a retention, for SketchyChat) */
 static int HTTP_POOL = 32;      /* keep-alive HTTP connections for tokens / rooms */
 static int STORM = 0;           /* 1: token + connect + join is the timed work */
 static int SERVER_PID = 0;
@@ -287,7 +288,7 @@ static void http_issue(Conn *h) {
   if (jobq_head >= jobq_tail) return;
   h->job_kind = jobq_kind[jobq_head]; h->job_idx = jobq_idx[jobq_head]; jobq_head++;
   char req[512], body[128]; int bl;
-  if (h->job_kind == J_ROOM) { bl = snprintf(body, sizeof body, "{}");
+  if (h->job_kind == J_ROOM) { bl = snprintf(body, sizeof body, "%s", ROOM_BODY);
     snprintf(req, sizeof req, "POST /api/rooms HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", PORT, bl, body);
   } else { bl = snprintf(body, sizeof body, "{\"nickname\":\"bench%d\"}", h->job_idx);
     snprintf(req, sizeof req, "POST /api/session HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", PORT, bl, body);
@@ -705,7 +706,8 @@ static void on_term(int s) { (void)s; want_quit = 1; }
 
 static void usage(void) {
   fprintf(stderr, "usage: loadgen --port P [--proto phx|sio|ws] [--members N] [--room-size R] [--pubs-per-room K]\n"
-                  "               [--body BYTES] [--conc C] [--http-pool H] [--storm 0|1] [--server-pid PID] [--deadline S]\n");
+                  "               [--body BYTES] [--conc C] [--http-pool H] [--storm 0|1] [--server-pid PID] [--deadline S]\n"
+                  "               [--room-body JSON]\n");
 }
 
 int main(int argc, char **argv) {
@@ -724,8 +726,10 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--server-pid")) SERVER_PID = atoi(v);
     else if (!strcmp(k, "--deadline")) DEADLINE = atoi(v);
     else if (!strcmp(k, "--hb")) HB_SECS = atoi(v);
+    else if (!strcmp(k, "--room-body")) ROOM_BODY = v;
     else { usage(); return 2; }
   }
+  if (strlen(ROOM_BODY) > 100) { fprintf(stderr, "--room-body: at most 100 bytes\n"); return 2; }
   if (!PORT || PROTO < 0 || MEMBERS < 1 || ROOM_SIZE < 1 || ROOM_SIZE > 60000 || BODY < 40 || BODY > 4000 || CONC < 1) { usage(); return 2; }
   if (PUBS_PER_ROOM > ROOM_SIZE) PUBS_PER_ROOM = ROOM_SIZE;
   signal(SIGPIPE, SIG_IGN); signal(SIGALRM, on_alarm); signal(SIGTERM, on_term); signal(SIGINT, on_term);

@@ -90,3 +90,32 @@ def test_smoke_run_writes_a_well_formed_table(tmp_path: Path) -> None:
             assert line.count("|") == header.count("|"), (header, line)
     machine = summary["machine"]
     assert machine["nproc"] and machine["python"] and machine["kernel"]
+
+
+def test_history_smoke_run_measures_every_retention_and_recovers_exactly(tmp_path: Path) -> None:
+    """``python -m benchmarks history --smoke``: the cost of history, storms and faults run."""
+    if shutil.which("gcc") is None or sys.platform != "linux":
+        missing("the benchmark load generator needs Linux (epoll) and gcc")
+    if importlib.util.find_spec("aiohttp") is None or importlib.util.find_spec("psutil") is None:
+        missing("the benchmark harness needs the `bench` extra")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    proc = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "history", "--smoke", "--out", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=170,
+    )
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    (summary_path,) = tmp_path.glob("raw/history-smoke-*/history.json")
+    summary = json.loads(summary_path.read_text())
+    for retention in ("ephemeral", "memory", "persistent"):
+        assert summary["fanout"][retention]["saturation"]["median"] > 0, retention
+    assert summary["stored_per_s"]["median"] > 0
+    for storm in summary["storms"].values():
+        assert storm["complete"] == [storm["members"]] and storm["duplicates"] == 0
+    assert [f["retention"] for f in summary["faults"]] == ["ephemeral", "memory", "persistent"]
+    assert all(f["exact"] and f["cuts"] > 0 for f in summary["faults"]), summary["faults"]
+    assert "| `persistent` |" in (summary_path.parent / "HISTORY.md").read_text()
