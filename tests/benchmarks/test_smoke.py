@@ -29,26 +29,12 @@ def _has_harness_deps() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in needed)
 
 
-def test_smoke_run_writes_a_well_formed_table(tmp_path: Path) -> None:
-    if shutil.which("gcc") is None or sys.platform != "linux":
-        missing("the benchmark load generator needs Linux (epoll) and gcc")
-    if not _has_harness_deps():
-        missing("the benchmark harness needs the `bench` extra")
-    stacks = ["sketchychat", "node-ws" if _node_ok() else "python-socketio"]
+def _harness(*args: str) -> None:
+    """``python -m benchmarks ARGS`` from the repository root; it must succeed."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "benchmarks",
-            "--smoke",
-            "--no-plot",
-            "--stacks",
-            ",".join(stacks),
-            "--out",
-            str(tmp_path),
-        ],
+        [sys.executable, "-m", "benchmarks", *args],
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -56,6 +42,15 @@ def test_smoke_run_writes_a_well_formed_table(tmp_path: Path) -> None:
         timeout=170,
     )
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+
+
+def test_smoke_run_writes_a_well_formed_table(tmp_path: Path) -> None:
+    if shutil.which("gcc") is None or sys.platform != "linux":
+        missing("the benchmark load generator needs Linux (epoll) and gcc")
+    if not _has_harness_deps():
+        missing("the benchmark harness needs the `bench` extra")
+    stacks = ["sketchychat", "node-ws" if _node_ok() else "python-socketio"]
+    _harness("--smoke", "--no-plot", "--stacks", ",".join(stacks), "--out", str(tmp_path))
 
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["profile"] == "smoke"
@@ -98,17 +93,7 @@ def test_history_smoke_run_measures_every_retention_and_recovers_exactly(tmp_pat
         missing("the benchmark load generator needs Linux (epoll) and gcc")
     if importlib.util.find_spec("aiohttp") is None or importlib.util.find_spec("psutil") is None:
         missing("the benchmark harness needs the `bench` extra")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    proc = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "history", "--smoke", "--out", str(tmp_path)],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=170,
-    )
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-4000:]
+    _harness("history", "--smoke", "--out", str(tmp_path))
     (summary_path,) = tmp_path.glob("raw/history-smoke-*/history.json")
     summary = json.loads(summary_path.read_text())
     for retention in ("ephemeral", "memory", "persistent"):

@@ -139,6 +139,23 @@ def test_a_page_from_memory_stops_at_the_floor() -> None:
     assert last is not None and seqs(last.messages) == [4, 5, 6, 7, 8, 9] and not last.more
 
 
+async def say_stored(history: RoomHistory, n: int) -> None:
+    """``n`` messages through a room with a store: each delivered once the store took it."""
+    for i in range(n):
+        done: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
+        assert history.publish({"id": str(i), "body": "x", "at": NOW}, _resolve(done)) is None
+        stored = await done
+        assert stored is not None
+        history.accept([stored], NOW)
+
+
+def _resolve(done: asyncio.Future[Message | None]) -> Any:
+    def report(message: Message | None, _reason: str | None) -> None:
+        done.set_result(message)
+
+    return report
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqlStore]:
     s = SqlStore(SqliteDriver(tmp_path / "h.sqlite3"), POLICY)
@@ -151,14 +168,7 @@ async def test_with_a_store_an_old_position_is_read_back_from_it(store: SqlStore
     await store.create("r", retention)
     h = RoomHistory(retention, POLICY)
     h.attach(await store.open("r", retention))
-    for i in range(12):
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-        def stored(m: Message | None, _r: str | None, d: asyncio.Future[Any] = done) -> None:
-            d.set_result(m)
-
-        assert h.publish({"id": str(i), "body": "x", "at": NOW}, stored) is None
-        h.accept([await done], NOW)
+    await say_stored(h, 12)
     plan = h.plan_join({"position": {"epoch": h.epoch, "seq": 3}}, "u1", NOW)
     assert plan.needs_store  # the window (5) does not reach back to 4
     plan = await h.fetcher(plan, "u1")()
@@ -200,14 +210,7 @@ async def test_when_the_store_is_down_a_join_gets_what_memory_holds_and_is_told(
     await store.create("r", retention)
     h = RoomHistory(retention, POLICY)
     h.attach(await store.open("r", retention))
-    for i in range(3):
-        done: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-        def stored(m: Message | None, _r: str | None, d: asyncio.Future[Any] = done) -> None:
-            d.set_result(m)
-
-        h.publish({"id": str(i), "body": "x", "at": NOW}, stored)
-        h.accept([await done], NOW)
+    await say_stored(h, 3)
     # Bob's first join could not be read: nothing from before is shown, and a client that
     # sent a position is told some of what it missed may be lost.
     plan = h.plan_join({"position": {"epoch": h.epoch, "seq": 1}}, "bob", NOW)

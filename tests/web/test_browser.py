@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.support.proxy import TcpProxy
 from tests.support.server import ServerProcess, free_port
 from tests.web.conftest import Browsing
 
@@ -609,19 +610,25 @@ def test_a_reload_shows_the_conversation_and_older_messages_scroll_in(
     assert bodies == [f"note {i:02d}" for i in range(60)]
 
 
+def _alice_behind_a_proxy(
+    browsing: Browsing, server: ServerProcess, proxy: TcpProxy
+) -> tuple[Page, Page]:
+    """One ephemeral room: Alice reaches it through ``proxy`` (a network to cut), Bob directly."""
+    code = new_room(server.url)
+    alice = browsing.page(proxy.url)
+    alice.goto(f"/r/{code}")
+    enter_nickname(alice, "Alice")
+    bob = browsing.page(server.url)
+    bob.goto(f"/r/{code}")
+    enter_nickname(bob, "Bob")
+    return alice, bob
+
+
 def test_a_dropped_connection_comes_back_with_what_it_missed(browsing: Browsing) -> None:
     """The network goes (a proxy resets it), Bob talks on, the network comes back."""
-    from tests.support.proxy import TcpProxy
-
     expect = _expect()
     with ServerProcess() as server, TcpProxy(server.port) as proxy:
-        code = new_room(server.url)
-        alice = browsing.page(proxy.url)
-        alice.goto(f"/r/{code}")
-        enter_nickname(alice, "Alice")
-        bob = browsing.page(server.url)
-        bob.goto(f"/r/{code}")
-        enter_nickname(bob, "Bob")
+        alice, bob = _alice_behind_a_proxy(browsing, server, proxy)
         send(bob, "before the tunnel")
         expect(message(alice, "before the tunnel")).to_be_visible()
 
@@ -645,18 +652,10 @@ def test_a_dropped_connection_comes_back_with_what_it_missed(browsing: Browsing)
 def test_a_marker_shows_where_messages_could_not_be_recovered(
     browsing: Browsing, screenshot_dir: Path
 ) -> None:
-    from tests.support.proxy import TcpProxy
-
     expect = _expect()
     env = {"SKETCHYCHAT_RECOVERY_MESSAGES": "2"}
     with ServerProcess(env=env) as server, TcpProxy(server.port) as proxy:
-        code = new_room(server.url)
-        alice = browsing.page(proxy.url)
-        alice.goto(f"/r/{code}")
-        enter_nickname(alice, "Alice")
-        bob = browsing.page(server.url)
-        bob.goto(f"/r/{code}")
-        enter_nickname(bob, "Bob")
+        alice, bob = _alice_behind_a_proxy(browsing, server, proxy)
         send(bob, "first")
         expect(message(alice, "first")).to_be_visible()
         proxy.down()

@@ -19,11 +19,8 @@ what Redis does with it is the Redis operator's choice (``docs/cluster.md``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -31,6 +28,7 @@ import redis.asyncio as aredis
 from redis.exceptions import RedisError
 
 from sketchychat.history.base import Done, Message, Status, StoreUnavailable
+from sketchychat.history.batcher import Batcher, Pending
 from sketchychat.history.position import new_epoch
 from sketchychat.history.retention import Retention, RetentionPolicy
 
@@ -75,16 +73,6 @@ redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return tonumber(redis.call('HGET', KEYS[1], ARGV[1]))
 """
-
-_BATCH = 2048
-
-
-@dataclass(slots=True)
-class _Pending:
-    stream: RedisStream
-    message: Message
-    payload: bytes
-    done: Done
 
 
 class RedisStream:
@@ -162,30 +150,16 @@ class RedisStore:
         self._append = client.register_script(_APPEND)
         self._open = client.register_script(_OPEN)
         self.first_join_script = client.register_script(_FIRST_JOIN)
-        self._queue: list[_Pending] = []
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._batcher = Batcher("redis", self._write)
 
     async def start(self) -> None:
-        if self._writer is None:
-            self._writer = asyncio.get_running_loop().create_task(self._write_forever())
+        """Nothing to connect: the client is the cluster's; the writer starts on demand."""
 
     async def has_data(self) -> bool:
         return True
 
     async def stop(self) -> None:
-        if self._writer is not None:
-            for _ in range(100):
-                if not self._queue:
-                    break
-                await asyncio.sleep(0.01)
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
-        for pending in self._queue:
-            pending.done(None, "not_stored")
-        self._queue.clear()
+        await self._batcher.stop(drain=1.0)
 
     async def call(self, operation: Any) -> Any:
         try:
@@ -222,27 +196,17 @@ class RedisStore:
 
     def submit(self, stream: RedisStream, message: Message, done: Done) -> None:
         payload = orjson.dumps({k: v for k, v in message.items() if k not in ("seq", "epoch")})
-        self._queue.append(_Pending(stream, message, payload, done))
-        self._wake.set()
+        self._batcher.submit(Pending(stream, message, payload, done))
 
-    async def _write_forever(self) -> None:
-        while True:
-            if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            taken, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
-            await self._write(taken)
-
-    async def _write(self, taken: list[_Pending]) -> None:
-        by_stream: dict[int, list[_Pending]] = {}
+    async def _write(self, taken: list[Pending]) -> None:
+        by_stream: dict[int, list[Pending]] = {}
         for pending in taken:
-            by_stream.setdefault(id(pending.stream), []).append(pending)
+            by_stream.setdefault(id(pending.to), []).append(pending)
         groups = list(by_stream.values())
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for group in groups:
-                    stream = group[0].stream
+                    stream: RedisStream = group[0].to
                     await self._append(
                         keys=stream._keys[:3],
                         args=[
@@ -258,16 +222,16 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             log.warning("Redis could not store %d message(s): %s", len(taken), type(exc).__name__)
             for pending in taken:
-                pending.done(None, "not_stored")
+                pending.report(None, "not_stored")
             return
         for group, (epoch, first) in zip(groups, results, strict=True):
             epoch_text = _text(epoch)
-            group[0].stream.epoch = epoch_text
+            group[0].to.epoch = epoch_text
             for index, pending in enumerate(group):
                 stored = dict(pending.message)
                 stored["seq"] = int(first) + index
                 stored["epoch"] = epoch_text
-                pending.done(stored, None)
+                pending.report(stored, None)
 
 
 def _text(value: bytes | str) -> str:

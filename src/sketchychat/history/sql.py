@@ -23,7 +23,6 @@ dropped.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable
@@ -33,6 +32,7 @@ from typing import Any, Protocol
 import orjson
 
 from sketchychat.history.base import Done, Message, Status, StoreUnavailable
+from sketchychat.history.batcher import Batcher, Pending
 from sketchychat.history.position import new_epoch
 from sketchychat.history.retention import Retention, RetentionPolicy
 
@@ -70,8 +70,6 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 
-#: Messages one transaction stores at most (the rest wait for the next).
-_BATCH = 2048
 #: How long an expired room's tombstone answers ``not_found``.
 _TOMBSTONE_MS = 30 * 24 * 3600 * 1000
 
@@ -143,14 +141,6 @@ class SqlDriver(Protocol):
     async def purge(self, tombstones_before_ms: int) -> None: ...
 
 
-@dataclass(slots=True)
-class _Pending:
-    code: str
-    message: Message
-    payload: bytes
-    done: Done
-
-
 class SqlStream:
     """One persistent room's messages, on this node."""
 
@@ -189,9 +179,7 @@ class SqlStore:
     def __init__(self, driver: SqlDriver, policy: RetentionPolicy) -> None:
         self.driver = driver
         self._policy = policy
-        self._queue: list[_Pending] = []
-        self._wake = asyncio.Event()
-        self._writer: asyncio.Task[None] | None = None
+        self._batcher = Batcher(driver.name, self._write)
         self._started = False
         self._lock = asyncio.Lock()
 
@@ -208,7 +196,6 @@ class SqlStore:
             except Exception as exc:
                 raise StoreUnavailable(f"{self.driver.name}: {type(exc).__name__}") from exc
             log.info("%s ready (schema version %d)", self.driver.name, version)
-            self._writer = asyncio.get_running_loop().create_task(self._write_forever())
             self._started = True
 
     async def has_data(self) -> bool:
@@ -216,18 +203,7 @@ class SqlStore:
         return await self.driver.exists()
 
     async def stop(self) -> None:
-        if self._writer is not None:
-            for _ in range(200):  # what is queued is stored first (2 s at most)
-                if not self._queue:
-                    break
-                await asyncio.sleep(0.01)
-            self._writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._writer
-            self._writer = None
-        for pending in self._queue:
-            pending.done(None, "not_stored")
-        self._queue.clear()
+        await self._batcher.stop(drain=2.0)  # what is queued is stored first
         if self._started:
             await self.driver.close()
             self._started = False
@@ -294,22 +270,12 @@ class SqlStore:
 
     def submit(self, stream: SqlStream, message: Message, done: Done) -> None:
         payload = orjson.dumps({k: v for k, v in message.items() if k not in ("seq", "epoch")})
-        self._queue.append(_Pending(stream._code, message, payload, done))
-        self._wake.set()
+        self._batcher.submit(Pending(stream._code, message, payload, done))
 
-    async def _write_forever(self) -> None:
-        while True:
-            if not self._queue:
-                self._wake.clear()
-                await self._wake.wait()
-                continue
-            taken, self._queue = self._queue[:_BATCH], self._queue[_BATCH:]
-            await self._write(taken)
-
-    async def _write(self, taken: list[_Pending]) -> None:
+    async def _write(self, taken: list[Pending]) -> None:
         batch: Batch = {}
         for pending in taken:
-            batch.setdefault(pending.code, []).append((pending.message["at"], pending.payload))
+            batch.setdefault(pending.to, []).append((pending.message["at"], pending.payload))
         try:
             given = await self.driver.store(batch, _now_ms())
         except Exception as exc:
@@ -320,21 +286,21 @@ class SqlStore:
                 type(exc).__name__,
             )
             for pending in taken:
-                pending.done(None, "not_stored")
+                pending.report(None, "not_stored")
             return
         offsets: dict[str, int] = {}
         for pending in taken:
-            result = given.get(pending.code)
+            result = given.get(pending.to)
             if result is None:
-                pending.done(None, "room_gone")
+                pending.report(None, "room_gone")
                 continue
             epoch, first = result
-            index = offsets.get(pending.code, 0)
-            offsets[pending.code] = index + 1
+            index = offsets.get(pending.to, 0)
+            offsets[pending.to] = index + 1
             stored = dict(pending.message)
             stored["seq"] = first + index
             stored["epoch"] = epoch
-            pending.done(stored, None)
+            pending.report(stored, None)
 
 
 def _now_ms() -> int:
