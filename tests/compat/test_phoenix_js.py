@@ -56,6 +56,8 @@ def test_an_unchanged_client_recovers_what_it_missed_through_join_params(
     """contract.md §5: the position goes back through ``channel(topic, () => params)``."""
     result = run(node, "recover", shared_server.url)
     assert result["replay"] == {"after": 5, "count": 10, "recovered": True}
+    # Carol saw nothing before she dropped; her position came from the join reply.
+    assert result["carolSaw"] == ["for carol"] and result["carolJoins"] == 2
     assert result["seen"] == [
         *(f"before {i}" for i in range(5)),
         *(f"missed {i}" for i in range(10)),

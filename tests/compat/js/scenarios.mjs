@@ -253,8 +253,29 @@ const scenarios = {
     await until(() => replies.length === 2, "alice's rejoin", 10000);
     check((await push(bChan, "new_msg", { body: "live" })).status === "ok", "push live");
     await until(() => seen.includes("live"), "the live message");
-    aSock.disconnect(); bSock.disconnect();
-    return { seen, replay: replies[1].replay };
+
+    // In an ephemeral room Carol joins, sees nothing yet, and drops: the README's pattern takes
+    // her position from the join reply, so what is said while she is away still reaches her.
+    const quiet = `room:${(await post("/api/rooms", {})).body.code}`;
+    const bQuiet = bSock.channel(quiet, {});
+    await join(bQuiet);
+    const carol = await session("carol");
+    const cSock = connect({ params: { token: carol.token }, reconnectAfterMs: () => 400 });
+    let cLast = null;
+    const cSeen = [];
+    const cChan = cSock.channel(quiet, () => (cLast ? { position: cLast } : {}));
+    cChan.on("new_msg", (m) => { cSeen.push(m.body); cLast = { epoch: m.epoch, seq: m.seq }; });
+    let cJoins = 0;
+    await new Promise((resolve) => cChan.join().receive("ok", (reply) => {
+      cJoins += 1;
+      if (!cLast && !(reply.replay && reply.replay.count)) cLast = reply.position;
+      resolve();
+    }));
+    cSock.conn.close(4000, "gone before anything was said");
+    check((await push(bQuiet, "new_msg", { body: "for carol" })).status === "ok", "push");
+    await until(() => cSeen.includes("for carol"), "carol's recovery", 10000);
+    aSock.disconnect(); bSock.disconnect(); cSock.disconnect();
+    return { seen, replay: replies[1].replay, carolSaw: cSeen, carolJoins: cJoins };
   },
 
   // A server restart: the client reconnects by itself and the channel rejoins (1012 close).
