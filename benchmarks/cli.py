@@ -93,6 +93,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seconds", type=float, default=10.0, help="for `profile`: sampling window")
     p.add_argument("--native", action="store_true", help="for `profile`: include C frames")
     p.add_argument(
+        "--room-body",
+        default="",
+        help='for `profile`: the POST /api/rooms body, e.g. \'{"retention": "persistent"}\'',
+    )
+    p.add_argument(
         "--rates",
         default="25000,50000,100000,150000,200000,400000",
         help="for `rates`: offered deliveries/s, the same for every stack",
@@ -203,7 +208,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.action == "profile":
         from benchmarks.profile import run_profile
 
-        run_profile(args.rate, args.seconds, native=args.native, layout_name=args.layout)
+        run_profile(
+            args.rate,
+            args.seconds,
+            native=args.native,
+            layout_name=args.layout,
+            room_body=args.room_body,
+        )
         return 0
     if args.action == "rates":
         return _fixed_rates(args)

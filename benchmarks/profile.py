@@ -14,7 +14,9 @@ import json
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -62,10 +64,16 @@ def summarize_collapsed(path: Path, top: int = 25) -> dict[str, Any]:
 
 
 def run_profile(
-    rate: int, seconds: float, native: bool = False, layout_name: str = "fanout-1x1000"
+    rate: int,
+    seconds: float,
+    native: bool = False,
+    layout_name: str = "fanout-1x1000",
+    room_body: str = "",
 ) -> Path:
     build_loadgen()
     stack = all_stacks()["sketchychat"]
+    data_dir = tempfile.mkdtemp(prefix="sc-profile-data-")
+    stack = replace(stack, env={**stack.env, "SKETCHYCHAT_DATA_DIR": data_dir})
     layout = FULL.layouts[layout_name]
     out = BENCH_DIR / "results" / "raw" / f"profile-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
@@ -76,7 +84,7 @@ def run_profile(
         events.flush()
 
     with Server(stack, out / "server.log") as server:
-        args = {
+        args: dict[str, int | str] = {
             "members": layout.members,
             "room_size": layout.room_size,
             "pubs_per_room": layout.pubs_per_room,
@@ -84,6 +92,8 @@ def run_profile(
             "conc": 200,
             "http_pool": 32,
         }
+        if room_body:
+            args["room_body"] = room_body  # a retention: {"retention": "persistent"}
         with Generator(server, args, record, deadline_s=600) as gen:
             ready = gen.next_event(120)
             if ready.get("event") != "ready" or ready["ready"] < layout.members:
@@ -113,6 +123,7 @@ def run_profile(
             subprocess.run(["taskset", "-c", "1", *spy], capture_output=True, timeout=seconds + 60)
             step = gen.next_event(seconds + 60)
     events.close()
+    shutil.rmtree(data_dir, ignore_errors=True)
     summary: dict[str, Any] = (
         summarize_collapsed(collapsed) if collapsed.exists() else {"samples": 0}
     )

@@ -202,3 +202,30 @@ async def test_a_database_outage_is_an_error_for_each_message_then_passes() -> N
     finally:
         await s.stop()
         await drop_database(name)
+
+
+async def test_sqlite_waits_its_turn_when_another_writer_holds_the_file(tmp_path: Path) -> None:
+    """A --workers sibling (here: another connection) holds the write lock: the batch is
+    tried again, never blocking the event loop, and stored once the lock is free."""
+    import sqlite3
+
+    path = tmp_path / "shared.sqlite3"
+    s = SqlStore(SqliteDriver(path), POLICY)
+    try:
+        await s.create("r", SHARED)
+        stream = await s.open("r", SHARED)
+        sibling = sqlite3.connect(path, isolation_level=None)
+        sibling.execute("BEGIN IMMEDIATE")  # the sibling's write transaction
+        done: asyncio.Future[Message | None] = asyncio.get_running_loop().create_future()
+        stream.submit({"id": "x", "body": "waits", "at": 10**12}, lambda m, r: done.set_result(m))
+        ticks = 0
+        while not done.done() and ticks < 20:  # the loop keeps running meanwhile
+            await asyncio.sleep(0.01)
+            ticks += 1
+        assert ticks == 20 and not done.done()
+        sibling.execute("COMMIT")
+        sibling.close()
+        stored = await asyncio.wait_for(done, 5)
+        assert stored is not None and stored["seq"] == 1
+    finally:
+        await s.stop()

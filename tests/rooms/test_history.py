@@ -175,8 +175,31 @@ async def test_with_a_store_an_old_position_is_read_back_from_it(store: SqlStore
     plan = h.complete(plan, "u1", NOW)
     # More than a replay carries: the newest five, and the client is told some are missing.
     assert seqs(plan.messages) == [8, 9, 10, 11, 12] and plan.recovered is False
+    # Even a position the window covers asks the store: it is the truth across nodes.
     close = h.plan_join({"position": {"epoch": h.epoch, "seq": 9}}, "u1", NOW)
-    assert not close.needs_store and seqs(close.messages) == [10, 11, 12] and close.recovered
+    assert close.needs_store
+    close = h.complete(await h.fetcher(close, "u1")(), "u1", NOW)
+    assert seqs(close.messages) == [10, 11, 12] and close.recovered
+
+
+async def test_a_join_learns_from_the_store_what_this_node_never_heard(store: SqlStore) -> None:
+    """Another node stored 4 and 5 and died before telling: the join finds them."""
+    retention = Retention("persistent", "shared")
+    await store.create("r", retention)
+    here = RoomHistory(retention, POLICY)
+    here.attach(await store.open("r", retention))
+    elsewhere = RoomHistory(retention, POLICY)
+    elsewhere.attach(await store.open("r", retention))
+    await say_stored(here, 3)
+    await say_stored(elsewhere, 2)  # positions 4 and 5, never heard here
+    assert here.top == 3
+    plan = here.plan_join({"position": {"epoch": here.epoch, "seq": 2}}, "u1", NOW)
+    plan = await here.fetcher(plan, "u1")()
+    beyond = here.overtaken(plan)
+    assert seqs(beyond) == [4, 5]  # the room delivers them to its members first
+    here.accept(beyond, NOW)
+    plan = here.complete(plan, "u1", NOW)
+    assert seqs(plan.messages) == [3, 4, 5] and plan.recovered and here.top == 5
 
 
 async def test_with_a_store_a_joined_only_floor_comes_from_it(store: SqlStore) -> None:

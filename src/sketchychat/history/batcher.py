@@ -44,15 +44,25 @@ class Pending:
 
 
 class Batcher:
-    def __init__(self, name: str, write: Callable[[list[Pending]], Awaitable[None]]) -> None:
+    def __init__(
+        self,
+        name: str,
+        write: Callable[[list[Pending]], Awaitable[None]],
+        *,
+        linger: float = 0.0,
+    ) -> None:
         self._name = name
         self._write = write
+        #: After the first message of a batch, wait this long for others to join it.
+        self._linger = linger
         self._queue: list[Pending] = []
         self._wake = asyncio.Event()
         #: Set while nothing is queued or being written.
         self._idle = asyncio.Event()
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
+        #: When the last write began (loop time).
+        self._last = float("-inf")
 
     def submit(self, pending: Pending) -> None:
         self._queue.append(pending)
@@ -75,12 +85,19 @@ class Batcher:
             pending.report(None, "not_stored")
 
     async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             if not self._queue:
                 self._idle.set()
                 self._wake.clear()
                 await self._wake.wait()
+                # Group commit: at most one write per ``linger`` seconds, so a busy room's
+                # messages share a transaction; a quiet one's first message waits for none.
+                wait = self._last + self._linger - loop.time()
+                if wait > 0 and len(self._queue) < BATCH:
+                    await asyncio.sleep(wait)
                 continue
+            self._last = loop.time()
             taken, self._queue = self._queue[:BATCH], self._queue[BATCH:]
             try:
                 await self._write(taken)

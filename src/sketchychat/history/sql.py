@@ -36,7 +36,7 @@ from sketchychat.history.batcher import Batcher, Pending
 from sketchychat.history.position import new_epoch
 from sketchychat.history.retention import Retention, RetentionPolicy
 
-__all__ = ["MIGRATIONS", "Batch", "RoomRow", "SqlDriver", "SqlStore", "SqlStream"]
+__all__ = ["MIGRATIONS", "Batch", "RoomRow", "SqlDriver", "SqlStore", "SqlStream", "StoreBusy"]
 
 log = logging.getLogger("sketchychat.sql")
 
@@ -86,11 +86,20 @@ class RoomRow:
 #: One room's share of a transaction: its messages as ``(at ms, JSON)``.
 Batch = dict[str, list[tuple[int, bytes]]]
 
+#: How long a batch keeps trying while another writer holds the database.
+_BUSY_PATIENCE = 5.0
+
+
+class StoreBusy(Exception):
+    """Another writer holds the database right now: the batch is tried again soon."""
+
 
 class SqlDriver(Protocol):
     """The database operations the store needs, in one dialect (SQLite, PostgreSQL)."""
 
     name: str
+    #: Group commit: at most one batch per this many seconds.
+    linger: float
 
     async def exists(self) -> bool:
         """Whether the database is there already (SQLite: the file; a server: yes)."""
@@ -105,7 +114,10 @@ class SqlDriver(Protocol):
         ...
 
     async def store(self, batch: Batch, now_ms: int) -> dict[str, tuple[str, int] | None]:
-        """One transaction: per room, ``(epoch, first seq)`` given out, or None (gone)."""
+        """One transaction: per room, ``(epoch, first seq)`` given out, or None (gone).
+
+        Raises :class:`StoreBusy` (nothing written) when another writer holds the database.
+        """
         ...
 
     async def create_room(self, code: str, history: str, epoch: str, now_ms: int) -> bool:
@@ -114,11 +126,13 @@ class SqlDriver(Protocol):
 
     async def room(self, code: str) -> RoomRow | None: ...
 
-    async def after(self, code: str, seq: int, limit: int) -> list[tuple[int, str]]:
+    async def after(self, code: str, seq: int, limit: int) -> list[tuple[int, str | bytes]]:
         """``(seq, JSON)`` after ``seq``: the newest ``limit`` of them, oldest first."""
         ...
 
-    async def before(self, code: str, seq: int, limit: int, floor: int) -> list[tuple[int, str]]:
+    async def before(
+        self, code: str, seq: int, limit: int, floor: int
+    ) -> list[tuple[int, str | bytes]]:
         """``(seq, JSON)`` before ``seq`` and after ``floor``: the newest ``limit``."""
         ...
 
@@ -166,7 +180,7 @@ class SqlStream:
     async def first_join(self, user_id: str, seq: int) -> int:
         return int(await self._store.call(self._store.driver.first_join(self._code, user_id, seq)))
 
-    def _message(self, seq: int, payload: str) -> Message:
+    def _message(self, seq: int, payload: str | bytes) -> Message:
         message: Message = orjson.loads(payload)
         message["seq"] = seq
         message["epoch"] = self.epoch
@@ -179,7 +193,7 @@ class SqlStore:
     def __init__(self, driver: SqlDriver, policy: RetentionPolicy) -> None:
         self.driver = driver
         self._policy = policy
-        self._batcher = Batcher(driver.name, self._write)
+        self._batcher = Batcher(driver.name, self._write, linger=driver.linger)
         self._started = False
         self._lock = asyncio.Lock()
 
@@ -269,15 +283,26 @@ class SqlStore:
     # -- the writer -----------------------------------------------------------
 
     def submit(self, stream: SqlStream, message: Message, done: Done) -> None:
-        payload = orjson.dumps({k: v for k, v in message.items() if k not in ("seq", "epoch")})
-        self._batcher.submit(Pending(stream._code, message, payload, done))
+        # Not positioned yet: the position is the database's to give, and not stored with it.
+        self._batcher.submit(Pending(stream._code, message, orjson.dumps(message), done))
 
     async def _write(self, taken: list[Pending]) -> None:
         batch: Batch = {}
         for pending in taken:
             batch.setdefault(pending.to, []).append((pending.message["at"], pending.payload))
+        loop = asyncio.get_running_loop()
+        patience = loop.time() + _BUSY_PATIENCE
+        pause = 0.001
         try:
-            given = await self.driver.store(batch, _now_ms())
+            while True:
+                try:
+                    given = await self.driver.store(batch, _now_ms())
+                    break
+                except StoreBusy:
+                    if loop.time() > patience:
+                        raise
+                    await asyncio.sleep(pause)  # another writer's turn: ours comes soon
+                    pause = min(pause * 2, 0.05)
         except Exception as exc:
             log.warning(
                 "%s could not store %d message(s): %s",
@@ -297,10 +322,10 @@ class SqlStore:
             epoch, first = result
             index = offsets.get(pending.to, 0)
             offsets[pending.to] = index + 1
-            stored = dict(pending.message)
-            stored["seq"] = first + index
-            stored["epoch"] = epoch
-            pending.report(stored, None)
+            message = pending.message  # the room's own, not shared yet: positioned in place
+            message["seq"] = first + index
+            message["epoch"] = epoch
+            pending.report(message, None)
 
 
 def _now_ms() -> int:

@@ -219,13 +219,15 @@ class RoomHistory:
             plan.after = max(0, top - BACKLOG)
 
     def _serve(self, plan: JoinPlan, now_ms: int) -> JoinPlan:
-        """Fill the plan from memory when memory holds all of it."""
-        if plan.after >= self.top:
-            return plan
-        if self.stream is None or self._recent.covers(plan.after, now_ms):
+        """Fill the plan from memory, or ask the store.
+
+        A room with a store always asks it: this node may not have heard of every
+        message the store holds (another node stored them and died before telling).
+        """
+        if self.stream is not None:
+            plan.needs_store = True
+        elif plan.after < self.top:
             self._take(plan, self._recent.after(plan.after, now_ms))
-            return plan
-        plan.needs_store = True
         return plan
 
     def _take(self, plan: JoinPlan, found: list[Message]) -> None:
@@ -246,16 +248,30 @@ class RoomHistory:
                 plan.floor = await stream.first_join(user_id, plan.floor)
                 plan.floor_known = True
                 self._start(plan, top)
-            if plan.after < top:
-                # One more than the replay carries: a longer run means some are left out.
-                found = await stream.after(plan.after, plan.limit + 1)
-                if any(m["epoch"] != self.epoch for m in found):
-                    found = []  # the store lost the stream meanwhile: nothing is owed from it
+            # One more than the replay carries: a longer run means some are left out.
+            found = await stream.after(plan.after, plan.limit + 1)
+            if any(m["epoch"] != self.epoch for m in found):
+                found = []  # the store lost the stream meanwhile: nothing is owed from it
+            if found or plan.after < top:
                 self._take(plan, found)
             plan.needs_store = False
             return plan
 
         return fetch
+
+    def overtaken(self, plan: JoinPlan) -> list[Message]:
+        """What the store gave a join that this node has not delivered yet.
+
+        The room delivers them to its members first (they were stored before the join).
+        When they do not follow this node's last position, the hole before them is
+        filled from the store later, so the replay stops at that position and the rest
+        reaches the joiner live, in order.
+        """
+        top = self.top
+        beyond = [m for m in plan.messages if m["seq"] > top]
+        if beyond and beyond[0]["seq"] != top + 1:
+            plan.messages = [m for m in plan.messages if m["seq"] <= top]
+        return beyond
 
     def degraded(self, plan: JoinPlan, now_ms: int) -> JoinPlan:
         """The store could not be read: serve what memory holds, and say what is missing.

@@ -406,6 +406,9 @@ class Room(Actor[_Item]):
             # may be missing (contract.md §5), rather than keeping the person out.
             self._admit(j, self.history.degraded(a.plan, now_ms()))
             return
+        beyond = self.history.overtaken(a.plan)
+        if beyond:  # stored by another node that never told us: everyone here gets them first
+            self._deliver(self.history.accept(beyond, now_ms()))
         self._admit(j, self.history.complete(a.plan, j.identity.user_id, now_ms()))
 
     def _refuse_join(self, j: _Join, reason: str, message: str) -> None:
@@ -552,6 +555,8 @@ class Room(Actor[_Item]):
         diff = self._presence.receive(env)
         if diff:
             self._presence_changed(diff)
+        if kind == "node_down":
+            self._catch_up()  # what the dead node stored but never told us about
 
     # -- scroll-back -----------------------------------------------------------
 
@@ -608,10 +613,22 @@ class Room(Actor[_Item]):
     def publish(self, push: Push, message: Message) -> None:
         """A chat message: positioned, stored if the room stores, acknowledged, delivered."""
         placed = self.history.publish(
-            message, lambda stored, reason: self.post(_Stored(push, stored, reason))
+            message, lambda stored, reason: self._stored(_Stored(push, stored, reason))
         )
         if placed is not None:
             self._positioned(push, placed)
+
+    def _stored(self, s: _Stored) -> None:
+        """The store reports, on the loop, between two of this room's events.
+
+        Handled at once rather than queued behind the mailbox: nothing else runs in
+        between (handlers never await), and the message reaches its room one loop turn
+        sooner. A failure is the room's, as in the mailbox.
+        """
+        try:
+            self._handle_stored(s)
+        except Exception as exc:
+            self._crashed(exc)
 
     def _positioned(self, push: Push, message: Message) -> None:
         """Acknowledge, tell the other nodes, deliver here (in position order)."""
