@@ -24,7 +24,13 @@
  *   closed <window per publisher> <warm s> <window s>   closed-loop probe
  *   open <offered deliveries/s> <warm s> <window s>       open-loop step (paced publishes)
  *   hold <s>                                              keep the connections, report stats
+ *   cut                                                   drop every member's connection (reset)
+ *   rejoin <target seq> <timeout s>                       reconnect every member, joining with the
+ *                                                         last position it saw; report when each
+ *                                                         holds every message up to <target seq>
  *   quit
+ * Members track the position of every new_msg they get ("seq", "epoch": SketchyChat's
+ * contract.md §5) and count duplicates and gaps against it.
  * Bounded everywhere: only 127.0.0.1, every wait has a timeout, alarm(--deadline) ends the run.
  *
  * Build: gcc -O2 -o loadgen loadgen.c -lm
@@ -79,6 +85,8 @@ typedef struct Conn {
   double t0;                                  /* storm: when this member entered flight */
   long got;                                   /* chat deliveries received */
   int job_kind, job_idx;                      /* http: current request */
+  long long last_seq;                         /* the last position seen (0: none yet) */
+  double reached;                             /* rejoin: when it first held the target */
 } Conn;
 
 typedef struct Pub {
@@ -108,6 +116,9 @@ static int *jobq_kind, *jobq_idx; static int jobq_head, jobq_tail, jobq_cap;
 /* counters */
 static long n_ready, n_failed, n_inflight, n_closed_by_server, n_tokens, n_rooms_made, n_http_errors;
 static long total_deliveries, expected_deliveries, bad_frames, sent_msgs, duplicates;
+/* positions (contract.md §5): one room's epoch, duplicates and gaps seen, rejoin replies */
+static char epoch[64]; static long pos_dups, pos_gaps, pos_epoch_changes;
+static long rejoin_target = -1; static long n_recovered_true, n_recovered_false;
 static long window_deliveries; static int recording;
 static char errs[1024];
 
@@ -399,7 +410,10 @@ static void send_handshake(Conn *m) {
 static void send_join(Conn *m) {
   char b[512];
   const char *code = room_codes[m->room];
-  if (PROTO == P_PHX) snprintf(b, sizeof b, "[\"1\",\"1\",\"room:%s\",\"phx_join\",{}]", code);
+  if (PROTO == P_PHX && epoch[0] && m->last_seq > 0)
+    snprintf(b, sizeof b, "[\"1\",\"1\",\"room:%s\",\"phx_join\",{\"position\":{\"epoch\":\"%s\",\"seq\":%lld}}]",
+             code, epoch, m->last_seq);
+  else if (PROTO == P_PHX) snprintf(b, sizeof b, "[\"1\",\"1\",\"room:%s\",\"phx_join\",{}]", code);
   else if (PROTO == P_SIO) snprintf(b, sizeof b, "420[\"join\",{\"room\":\"%s\"}]", code);
   else snprintf(b, sizeof b, "{\"type\":\"join\",\"room\":\"%s\"}", code);
   ws_text(m, b);
@@ -407,7 +421,29 @@ static void send_join(Conn *m) {
 
 static void on_delivery(const char *p, const char *end, uint64_t trecv);
 
+/* A new_msg's position: "seq":N and "epoch":"E" in its payload. */
+static void track_position(Conn *m, const char *b, int n) {
+  const char *sq = memmem(b, n, "\"seq\":", 6);
+  if (!sq) return;
+  long long seq = strtoll(sq + 6, NULL, 10);
+  const char *ep0 = memmem(b, n, "\"epoch\":\"", 9);
+  if (ep0) {
+    const char *e0 = ep0 + 9, *e1 = memchr(e0, '"', (size_t)(b + n - e0));
+    int el = e1 ? (int)(e1 - e0) : 0;
+    if (el > 0 && el < (int)sizeof epoch && (strncmp(epoch, e0, el) || epoch[el])) {
+      if (epoch[0]) pos_epoch_changes++;
+      memcpy(epoch, e0, el); epoch[el] = 0;
+      m->last_seq = seq - 1;  /* a new stream: what came before it is the epoch change's */
+    }
+  }
+  if (m->last_seq && seq <= m->last_seq) { pos_dups++; return; }
+  if (m->last_seq && seq > m->last_seq + 1) pos_gaps += seq - m->last_seq - 1;
+  m->last_seq = seq;
+  if (rejoin_target > 0 && m->reached == 0 && seq >= rejoin_target) m->reached = now_s();
+}
+
 static void on_text(Conn *m, const char *b, int n, uint64_t trecv) {
+  if (PROTO == P_PHX && n > 20 && memmem(b, n, "\"new_msg\"", 9)) track_position(m, b, n);
   /* chat delivery: the body marker is enough, whichever envelope carries it */
   const char *mk = (n > 40) ? memmem(b, n, "\"~B", 3) : NULL;
   if (mk) { m->got++; on_delivery(mk + 3, b + n, trecv); return; }
@@ -428,6 +464,8 @@ static void on_text(Conn *m, const char *b, int n, uint64_t trecv) {
   if (m->state == M_OPENING) {
     if (PROTO == P_PHX) {
       if (memmem(b, n, "\"phx_reply\"", 11) && memmem(b, n, "\"phx_join\"", 10) == NULL) {
+        if (memmem(b, n, "\"recovered\":true", 16)) n_recovered_true++;
+        else if (memmem(b, n, "\"recovered\":false", 17)) n_recovered_false++;
         if (memmem(b, n, "\"status\"", 8) && memmem(b, n, "\"ok\"", 4)) member_ready(m);
         else {
           char e[200]; snprintf(e, sizeof e, "join refused: %.*s", n > 120 ? 120 : n, b);
@@ -701,6 +739,65 @@ static void cmd_hold(double secs) {
   emit("{\"event\":\"hold\",\"secs\":%.1f,\"members_ready\":%ld,\"closed_by_server\":%ld,%s}", secs, n_ready, n_closed_by_server, sj);
 }
 
+/* cut: every member's connection goes, with a reset (a network that drops) */
+static void cmd_cut(void) {
+  long cut = 0;
+  for (int i = 0; i < nmembers; i++) {
+    Conn *m = &members[i];
+    if (m->fd >= 0) {
+      struct linger lg = {1, 0}; setsockopt(m->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+      conn_drop(m); cut++;
+    }
+    if (m->state == M_READY) n_ready--;
+    if (m->state != M_FAILED) m->state = M_CLOSED;
+  }
+  emit("{\"event\":\"cut\",\"cut\":%ld,\"epoch_known\":%s}", cut, epoch[0] ? "true" : "false");
+}
+static int rejoin_next = 0; static long rejoin_failed0;
+static int rejoin_done(void) {
+  while (rejoin_next < nmembers && n_inflight < CONC) {
+    Conn *m = &members[rejoin_next++];
+    if (m->state == M_FAILED || !m->token) continue;
+    if (m->fd >= 0) conn_drop(m);
+    n_inflight++; m->t0 = now_s(); member_connect(m);
+  }
+  if (rejoin_next < nmembers || n_inflight) return 0;
+  for (int i = 0; i < nmembers; i++)
+    if (members[i].state != M_FAILED && members[i].token && members[i].reached == 0) return 0;
+  return 1;
+}
+/* rejoin: reconnect everyone (CONC at a time), each joining with its position */
+static void cmd_rejoin(long target, double timeout) {
+  long dups0 = pos_dups, gaps0 = pos_gaps, rt0 = n_recovered_true, rf0 = n_recovered_false;
+  rejoin_failed0 = n_failed;
+  for (int i = 0; i < nmembers; i++) {
+    Conn *m = &members[i]; m->reached = 0;
+    if (m->state == M_READY) { n_ready--; }
+    if (m->state != M_FAILED) m->state = M_CLOSED;
+  }
+  rejoin_target = target; rejoin_next = 0; n_inflight = 0;
+  double t0 = now_s();
+  run_for(timeout, rejoin_done);
+  double all = now_s() - t0;
+  long complete = 0, short_of = 0;
+  static uint32_t rh[HB_FINE + HB_COARSE + 1];
+  memset(rh, 0, sizeof rh);
+  for (int i = 0; i < nmembers; i++) {
+    Conn *m = &members[i];
+    if (m->state == M_FAILED || !m->token) continue;
+    if (m->reached > 0) { complete++; hist_add(rh, (uint64_t)((m->reached - t0) * 1e9)); }
+    else short_of++;
+  }
+  rejoin_target = -1;
+  char hj[512]; hist_json(rh, hj, sizeof hj);
+  for (char *q = errs; *q; q++) if (*q == '"' || *q == '\\') *q = '\'';
+  emit("{\"event\":\"rejoin\",\"target\":%ld,\"all_s\":%.3f,\"complete\":%ld,\"short\":%ld,"
+       "\"failed\":%ld,\"recovered_true\":%ld,\"recovered_false\":%ld,\"duplicates\":%ld,\"gaps\":%ld,"
+       "\"epoch_changes\":%ld,\"members_ready\":%ld,\"errors\":\"%s\",\"per_member\":{%s}}",
+       target, all, complete, short_of, n_failed - rejoin_failed0, n_recovered_true - rt0,
+       n_recovered_false - rf0, pos_dups - dups0, pos_gaps - gaps0, pos_epoch_changes, n_ready, errs, hj);
+}
+
 static void on_alarm(int s) { (void)s; static const char m[] = "{\"event\":\"deadline\"}\n"; (void)!write(1, m, sizeof m - 1); _exit(3); }
 static void on_term(int s) { (void)s; want_quit = 1; }
 
@@ -796,10 +893,11 @@ int main(int argc, char **argv) {
   emit("{\"event\":\"ready\",\"proto\":\"%s\",\"members\":%d,\"rooms\":%d,\"room_size\":%d,\"publishers\":%d,\"body_bytes\":%d,"
        "\"ready\":%ld,\"failed\":%ld,\"http_errors\":%ld,\"errors\":\"%s\",\"rooms_s\":%.3f,\"tokens_s\":%.3f,\"connect_s\":%.3f,"
        "\"storm\":%d,\"storm_s\":%.3f,\"storm_conn_per_s\":%.1f,\"storm_setup\":{%s},\"barrier_s\":%.3f,\"barrier_missing\":%ld,"
-       "\"template_bytes\":%d,\"setup\":{%s}}",
+       "\"template_bytes\":%d,\"first_room\":\"%s\",\"setup\":{%s}}",
        PROTO == P_PHX ? "phx" : PROTO == P_SIO ? "sio" : "ws", nmembers, nrooms, ROOM_SIZE, npubs, BODY,
        n_ready, n_failed, n_http_errors, errs, t_rooms, t_tokens, t_connect, STORM, t_storm,
-       STORM && t_storm > 0 ? n_ready / t_storm : 0.0, shj, t_barrier, barrier_missing, npubs ? pubs[0].tmpl_len : 0, sj);
+       STORM && t_storm > 0 ? n_ready / t_storm : 0.0, shj, t_barrier, barrier_missing, npubs ? pubs[0].tmpl_len : 0,
+       room_codes[0] ? room_codes[0] : "", sj);
   /* the HTTP pool is not needed any more */
   for (int i = 0; i < nhttp; i++) if (http[i].fd >= 0) { conn_drop(&http[i]); http[i].state = M_FAILED; }
 
@@ -818,6 +916,8 @@ int main(int argc, char **argv) {
     else if (!strcmp(verb, "closed") && nf == 4) cmd_step(1, a1, a2, a3);
     else if (!strcmp(verb, "open") && nf == 4) cmd_step(0, a1, a2, a3);
     else if (!strcmp(verb, "hold") && nf == 2) cmd_hold(a1);
+    else if (!strcmp(verb, "cut") && nf == 1) cmd_cut();
+    else if (!strcmp(verb, "rejoin") && nf == 3) cmd_rejoin((long)a1, a2);
     else emit("{\"event\":\"error\",\"message\":\"bad command\"}");
   }
   emit("{\"event\":\"bye\",\"members_ready\":%ld}", n_ready);
