@@ -147,6 +147,7 @@ def _storm(sizes: Sizes, restart: bool, logdir: Path, record: Record) -> dict[st
             "conc": sizes.storm_conc,
             "http_pool": 32,
             "room_body": _body(retention),
+            "track": 1,
         }
         with Generator(node.server, args, record, deadline_s=900) as gen:
             ready = gen.next_event(120)

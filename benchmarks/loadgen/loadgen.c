@@ -29,8 +29,9 @@
  *                                                         last position it saw; report when each
  *                                                         holds every message up to <target seq>
  *   quit
- * Members track the position of every new_msg they get ("seq", "epoch": SketchyChat's
- * contract.md §5) and count duplicates and gaps against it.
+ * With --track 1, members track the position of every new_msg they get ("seq", "epoch":
+ * SketchyChat's contract.md §5) and count duplicates and gaps against it (off by default: it
+ * costs the generator time per delivery, which the fan-out workloads cannot spare).
  * Bounded everywhere: only 127.0.0.1, every wait has a timeout, alarm(--deadline) ends the run.
  *
  * Build: gcc -O2 -o loadgen loadgen.c -lm
@@ -70,6 +71,7 @@ static int STORM = 0;           /* 1: token + connect + join is the timed work *
 static int SERVER_PID = 0;
 static int DEADLINE = 900;      /* seconds, hard cap for the whole process */
 static int HB_SECS = 25;        /* Phoenix heartbeat period */
+static int TRACK = 0;           /* 1: members track positions (rejoin); costs per delivery */
 
 /* ------------------------------------------------------------------ state */
 enum { M_NEW, M_TOKEN_WAIT, M_HAVE_TOKEN, M_CONNECTING, M_HS_SENT, M_OPENING, M_READY, M_CLOSED, M_FAILED };
@@ -443,7 +445,7 @@ static void track_position(Conn *m, const char *b, int n) {
 }
 
 static void on_text(Conn *m, const char *b, int n, uint64_t trecv) {
-  if (PROTO == P_PHX && n > 20 && memmem(b, n, "\"new_msg\"", 9)) track_position(m, b, n);
+  if (TRACK && PROTO == P_PHX && n > 20 && memmem(b, n, "\"new_msg\"", 9)) track_position(m, b, n);
   /* chat delivery: the body marker is enough, whichever envelope carries it */
   const char *mk = (n > 40) ? memmem(b, n, "\"~B", 3) : NULL;
   if (mk) { m->got++; on_delivery(mk + 3, b + n, trecv); return; }
@@ -804,7 +806,7 @@ static void on_term(int s) { (void)s; want_quit = 1; }
 static void usage(void) {
   fprintf(stderr, "usage: loadgen --port P [--proto phx|sio|ws] [--members N] [--room-size R] [--pubs-per-room K]\n"
                   "               [--body BYTES] [--conc C] [--http-pool H] [--storm 0|1] [--server-pid PID] [--deadline S]\n"
-                  "               [--room-body JSON]\n");
+                  "               [--room-body JSON] [--track 0|1]\n");
 }
 
 int main(int argc, char **argv) {
@@ -824,6 +826,7 @@ int main(int argc, char **argv) {
     else if (!strcmp(k, "--deadline")) DEADLINE = atoi(v);
     else if (!strcmp(k, "--hb")) HB_SECS = atoi(v);
     else if (!strcmp(k, "--room-body")) ROOM_BODY = v;
+    else if (!strcmp(k, "--track")) TRACK = atoi(v);
     else { usage(); return 2; }
   }
   if (strlen(ROOM_BODY) > 100) { fprintf(stderr, "--room-body: at most 100 bytes\n"); return 2; }
